@@ -1,0 +1,3 @@
+"""deepfin: deep learning for financial data."""
+
+__version__ = "0.1.0"

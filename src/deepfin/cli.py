@@ -1,0 +1,294 @@
+"""The `deepfin` command line: thin over deepfin.tasks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from deepfin.config import ConfigError, RunConfig, load_config
+from deepfin.data.io import DataError, read_prices
+from deepfin.data.samples import SAMPLES
+from deepfin.models import MODELS
+from deepfin.tasks.base import NotFittedError
+from deepfin.tasks.forecasting import Forecaster
+from deepfin.tasks.runs import new_run_dir, run_compare, run_forecast
+
+app = typer.Typer(help="Deep learning for financial data.", no_args_is_help=True)
+data_app = typer.Typer(help="Built-in data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+USER_ERRORS = (DataError, ConfigError, NotFittedError, FileNotFoundError, ValueError)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML run config.")]
+DataOption = Annotated[
+    str | None, typer.Option("--data", help="Built-in data set name or CSV/Parquet path.")
+]
+ColumnOption = Annotated[
+    list[str] | None, typer.Option("--column", help="Column role=name, e.g. close='Adj Close'.")
+]
+ParamOption = Annotated[
+    list[str] | None, typer.Option("--param", help="Model hyperparameter key=value.")
+]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """deepfin: forecasting with honest baselines."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    pairs = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{what} '{item}' needs the form key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _parse_value(text: str) -> Any:
+    """Model hyperparameters from the command line: int, float, bool or string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _build_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    return load_config(config, overrides)
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=2)
+
+
+def _metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
+    columns = ["mae", "rmse", "mape", "directional_accuracy", "r2_oos", "dm_p_value"]
+    if any("ic_mean" in row for row in metrics.values()):
+        columns += ["ic_mean", "icir", "rank_ic_mean"]
+    table = Table(title=title)
+    table.add_column("model")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in metrics.items():
+        cells = [_format(row.get(column)) for column in columns]
+        table.add_row(name, *cells)
+    return table
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
+    return str(value)
+
+
+@app.command()
+def forecast(
+    config: ConfigOption = None,
+    data: DataOption = None,
+    column: ColumnOption = None,
+    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers to keep.")] = None,
+    max_tickers: Annotated[int | None, typer.Option(help="Keep the first N tickers.")] = None,
+    model: Annotated[str | None, typer.Option(help=f"One of {', '.join(MODELS)}.")] = None,
+    param: ParamOption = None,
+    lookback: Annotated[int | None, typer.Option()] = None,
+    horizon: Annotated[int | None, typer.Option()] = None,
+    features: Annotated[str | None, typer.Option(help="Comma-separated features.")] = None,
+    target: Annotated[str | None, typer.Option(help="log_return or price.")] = None,
+    scaler: Annotated[str | None, typer.Option(help="standard or minmax.")] = None,
+    scale_per_ticker: Annotated[bool | None, typer.Option("--scale-per-ticker")] = None,
+    loss: Annotated[str | None, typer.Option(help="mse or huber.")] = None,
+    max_abs_log_return: Annotated[float | None, typer.Option()] = None,
+    val_fraction: Annotated[float | None, typer.Option()] = None,
+    test_fraction: Annotated[float | None, typer.Option()] = None,
+    embargo: Annotated[
+        int | None, typer.Option(help="Days between parts (default horizon).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    learning_rate: Annotated[float | None, typer.Option()] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam or adamw.")] = None,
+    weight_decay: Annotated[float | None, typer.Option()] = None,
+    l1: Annotated[float | None, typer.Option()] = None,
+    l2: Annotated[float | None, typer.Option()] = None,
+    grad_clip: Annotated[float | None, typer.Option()] = None,
+    patience: Annotated[int | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run folder (default runs/<time>-<model>).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from run-dir's checkpoint.")] = False,
+) -> None:
+    """Train a model, evaluate it next to naive and linear baselines, save a run folder."""
+    try:
+        flags = {
+            "data.source": data,
+            "data.columns": _pairs(column, "--column") or None,
+            "data.tickers": tickers.split(",") if tickers else None,
+            "data.max_tickers": max_tickers,
+            "forecast.model": model,
+            "forecast.model_params": {
+                k: _parse_value(v) for k, v in _pairs(param, "--param").items()
+            }
+            or None,
+            "forecast.lookback": lookback,
+            "forecast.horizon": horizon,
+            "forecast.features": features.split(",") if features else None,
+            "forecast.target": target,
+            "forecast.scaler": scaler,
+            "forecast.scale_per_ticker": scale_per_ticker,
+            "forecast.loss": loss,
+            "forecast.max_abs_log_return": max_abs_log_return,
+            "split.val_fraction": val_fraction,
+            "split.test_fraction": test_fraction,
+            "split.embargo": embargo,
+            "training.epochs": epochs,
+            "training.batch_size": batch_size,
+            "training.learning_rate": learning_rate,
+            "training.optimizer": optimizer,
+            "training.weight_decay": weight_decay,
+            "training.l1": l1,
+            "training.l2": l2,
+            "training.grad_clip": grad_clip,
+            "training.patience": patience,
+            "training.seed": seed,
+            "training.device": device,
+            "training.progress": progress,
+        }
+        run_config = _build_config(config, flags)
+        if resume and run_dir is None:
+            raise ConfigError("--resume needs --run-dir, the folder of the run to resume")
+        folder = run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
+        console.print(
+            f"[bold]deepfin forecast[/bold] {run_config.forecast.model} on {run_config.data.source}"
+        )
+        forecaster = run_forecast(run_config, run_dir=folder, resume=resume)
+    except USER_ERRORS as error:
+        _fail(error)
+        return
+    assert forecaster.metrics_ is not None
+    history = forecaster.history_
+    if history.epochs:
+        console.print(
+            f"trained {len(history.epochs)} epoch(s), kept epoch {history.best_epoch} "
+            f"(validation loss {history.best_loss:.4f}); stopped: {history.stopped}"
+        )
+    console.print(_metrics_table(forecaster.metrics_, "test period: model vs baselines"))
+    console.print(f"run folder: {folder}")
+
+
+@app.command()
+def compare(
+    models: Annotated[
+        str, typer.Option(help="Comma-separated models.")
+    ] = "lstm,gru,hybrid,transformer,cnn,rnn,linear,naive",
+    config: ConfigOption = None,
+    data: DataOption = None,
+    column: ColumnOption = None,
+    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers to keep.")] = None,
+    max_tickers: Annotated[int | None, typer.Option(help="Keep the first N tickers.")] = None,
+    lookback: Annotated[int | None, typer.Option()] = None,
+    horizon: Annotated[int | None, typer.Option()] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Folder (default runs/<time>-compare).")
+    ] = None,
+) -> None:
+    """Fit several models on one split and print one leaderboard."""
+    try:
+        names = [name.strip() for name in models.split(",") if name.strip()]
+        unknown = [name for name in names if name not in MODELS]
+        if unknown:
+            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+        flags = {
+            "data.source": data,
+            "data.columns": _pairs(column, "--column") or None,
+            "data.tickers": tickers.split(",") if tickers else None,
+            "data.max_tickers": max_tickers,
+            "forecast.lookback": lookback,
+            "forecast.horizon": horizon,
+            "training.epochs": epochs,
+            "training.batch_size": batch_size,
+            "training.seed": seed,
+            "training.progress": progress,
+        }
+        run_config = _build_config(config, flags)
+        folder = run_dir or new_run_dir(run_config.runs_dir, "compare")
+        board = run_compare(run_config, models=names, run_dir=folder)
+    except USER_ERRORS as error:
+        _fail(error)
+        return
+    table = Table(title=f"leaderboard on {run_config.data.source} (test period)")
+    for heading in board.columns:
+        table.add_column(heading, justify="left" if heading == "model" else "right")
+    for row in board.iter_rows():
+        table.add_row(*[_format(value) for value in row])
+    console.print(table)
+    console.print(f"leaderboard: {folder / 'leaderboard.csv'}")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Option("--run", help="A run folder written by forecast.")],
+    data: Annotated[str, typer.Option("--data", help="CSV/Parquet of prices, or a built-in name.")],
+    column: ColumnOption = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write forecasts here (.csv or .parquet).")
+    ] = None,
+) -> None:
+    """Forecast from new prices with a saved run."""
+    try:
+        forecaster = Forecaster.load(run)
+        source = SAMPLES[data].load_pandas() if data in SAMPLES else data
+        frame = read_prices(source, columns=_pairs(column, "--column") or None)
+        forecasts = forecaster.predict(frame)
+    except USER_ERRORS as error:
+        _fail(error)
+        return
+    destination = output or run / "forecasts.csv"
+    if destination.suffix == ".parquet":
+        forecasts.write_parquet(destination)
+    else:
+        forecasts.write_csv(destination)
+    console.print(forecasts.tail(5))
+    console.print(f"{forecasts.height} forecast(s) written to {destination}")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Show the built-in data sets."""
+    table = Table(title="built-in data sets")
+    for column in ("name", "description", "source"):
+        table.add_column(column)
+    for sample in SAMPLES.values():
+        table.add_row(sample.name, sample.description, sample.source)
+    console.print(table)
+
+
+__all__ = ["app", "pl"]

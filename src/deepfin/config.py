@@ -1,0 +1,130 @@
+"""Run configuration: dataclasses, loaded from TOML plus overrides; unknown keys fail by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepfin.tasks.forecasting import ForecastConfig
+from deepfin.training import TrainingConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the prices come from and which of them to use."""
+
+    source: str = "sp500"  # a built-in data set name (`deepfin data list`) or a file path
+    columns: dict[str, str] = field(default_factory=dict)  # role -> column name in the file
+    tickers: tuple[str, ...] = ()  # keep only these; empty keeps all
+    max_tickers: int = 0  # keep the first N tickers in file order; 0 keeps all
+    ffill_limit: int = 5
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Chronological split by fractions of the calendar."""
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    embargo: int = -1  # days dropped between parts; -1 means the forecast horizon
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one `deepfin forecast` run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    runs_dir: str = "runs"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, as written to a run's config.json."""
+        return dataclasses.asdict(self)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "split": SplitConfig,
+    "forecast": ForecastConfig,
+    "training": TrainingConfig,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used."""
+
+
+def load_config(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"no config file at {path}")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.rpartition(".")
+        target = raw.setdefault(section, {}) if section else raw
+        if not isinstance(target, dict):
+            raise ConfigError(f"'{section}' is a value, not a section")
+        target[key] = value
+    return _build(raw, source=str(path) if path else "overrides")
+
+
+def _build(raw: dict[str, Any], *, source: str) -> RunConfig:
+    unknown = set(raw) - set(SECTIONS) - {"runs_dir"}
+    if unknown:
+        raise ConfigError(
+            f"unknown section(s) {sorted(unknown)} in {source}; the sections are "
+            f"{sorted(SECTIONS)} and the key runs_dir"
+        )
+    built: dict[str, Any] = {}
+    for name, section_class in SECTIONS.items():
+        values = raw.get(name, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}] in {source} must be a table of keys")
+        known = {f.name: f for f in dataclasses.fields(section_class)}
+        bad = sorted(set(values) - set(known))
+        if bad:
+            raise ConfigError(
+                f"unknown key(s) {bad} in [{name}] of {source}; valid keys: {sorted(known)}"
+            )
+        hints = typing.get_type_hints(section_class)
+        coerced = {key: _coerce(name, key, value, hints[key]) for key, value in values.items()}
+        try:
+            built[name] = section_class(**coerced)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"[{name}] in {source}: {error}") from error
+    if "runs_dir" in raw:
+        built["runs_dir"] = str(raw["runs_dir"])
+    return RunConfig(**built)
+
+
+def _coerce(section: str, key: str, value: Any, hint: Any) -> Any:
+    """Check a value against its field's type; lists become tuples where a tuple is expected."""
+    origin = typing.get_origin(hint)
+    expected = origin or hint
+    if origin is types.UnionType:
+        expected = tuple(typing.get_origin(a) or a for a in typing.get_args(hint))
+    if expected is tuple and isinstance(value, list | tuple):
+        return tuple(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise ConfigError(
+            f"[{section}] {key} = {value!r} has the wrong type; "
+            f"expected {getattr(hint, '__name__', hint)}"
+        )
+    return value

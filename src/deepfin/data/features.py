@@ -1,0 +1,127 @@
+"""Causal features (each row sees only its own and earlier rows) and forward targets."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from deepfin.data.io import DataError
+
+DEFAULT_FEATURES = ("log_return", "volatility_20", "rsi_14", "volume_z_20")
+TARGETS = ("log_return", "price")
+_FEATURE_PATTERN = re.compile(
+    r"^(log_return|hl_range|volatility|rsi|volume_z|momentum)(?:_(\d+))?$"
+)
+_WINDOWED = {"volatility", "rsi", "volume_z", "momentum"}
+
+
+def _log_return() -> pl.Expr:
+    return (pl.col("close") / pl.col("close").shift(1)).log()
+
+
+def _feature_expr(name: str) -> pl.Expr:
+    match = _FEATURE_PATTERN.match(name)
+    if match is None:
+        raise DataError(
+            f"unknown feature '{name}'; choose from log_return, hl_range, volatility_N, "
+            "rsi_N, volume_z_N, momentum_N (N a window in rows, e.g. volatility_20)"
+        )
+    kind, window_text = match.groups()
+    if (kind in _WINDOWED) != (window_text is not None):
+        raise DataError(
+            f"feature '{name}': {kind} "
+            + ("needs a window, e.g. " + f"{kind}_20" if kind in _WINDOWED else "takes no window")
+        )
+    window = int(window_text) if window_text else 0
+    if kind in _WINDOWED and window < 2:
+        raise DataError(f"feature '{name}': the window must be at least 2 rows")
+    if kind == "log_return":
+        return _log_return()
+    if kind == "hl_range":
+        return (pl.col("high") / pl.col("low")).log()
+    if kind == "volatility":
+        return _log_return().rolling_std(window)
+    if kind == "momentum":
+        return (pl.col("close") / pl.col("close").shift(window)).log()
+    if kind == "rsi":
+        # Cutler's RSI (simple means): finite memory, so a forecast does not depend on
+        # how much history precedes the window, and predict() reproduces fit() exactly
+        change = pl.col("close").diff()
+        gain = change.clip(lower_bound=0).rolling_mean(window)
+        loss = (-change).clip(lower_bound=0).rolling_mean(window)
+        total = gain + loss
+        return pl.when(total > 0).then(100 * gain / total).otherwise(50.0)
+    volume = pl.col("volume").log1p()
+    spread = volume.rolling_std(window)
+    centred = volume - volume.rolling_mean(window)
+    return pl.when(spread > 0).then(centred / spread).otherwise(0.0)
+
+
+def feature_warmup(features: tuple[str, ...]) -> int:
+    """Leading rows per ticker whose features are undefined (not enough history)."""
+    warmup = 0
+    for name in features:
+        match = _FEATURE_PATTERN.match(name)
+        if match is None:
+            _feature_expr(name)  # raises the error that names the valid features
+            continue
+        kind, window_text = match.groups()
+        window = int(window_text or 0)
+        rows = {"log_return": 1, "hl_range": 0, "volume_z": window - 1}.get(kind, window)
+        warmup = max(warmup, rows)
+    return warmup
+
+
+def required_columns(features: tuple[str, ...]) -> set[str]:
+    """Price columns the features read."""
+    needed = {"close"}
+    for name in features:
+        if name.startswith("hl_range"):
+            needed |= {"high", "low"}
+        if name.startswith("volume_z"):
+            needed.add("volume")
+    return needed
+
+
+def add_features(frame: pl.DataFrame, features: tuple[str, ...]) -> pl.DataFrame:
+    """Append one column per feature, computed per ticker from past rows only."""
+    if not features:
+        raise DataError("no features selected; give at least one, e.g. log_return")
+    if len(set(features)) != len(features):
+        raise DataError(f"features are repeated: {list(features)}")
+    missing = required_columns(features) - set(frame.columns)
+    if missing:
+        raise DataError(
+            f"features {list(features)} need column(s) {sorted(missing)}, which the data lacks; "
+            "drop those features or supply the columns"
+        )
+    exprs = [_feature_expr(name).over("ticker").cast(pl.Float32).alias(name) for name in features]
+    return frame.with_columns(exprs)
+
+
+def add_target(
+    frame: pl.DataFrame, *, horizon: int, target: str, max_abs_log_return: float
+) -> pl.DataFrame:
+    """Append `target` (value `horizon` rows ahead) and `jump` flags; the target looks ahead."""
+    if target not in TARGETS:
+        raise DataError(f"unknown target '{target}'; choose one of {list(TARGETS)}")
+    if horizon < 1:
+        raise DataError(f"horizon must be at least 1 row, got {horizon}")
+    one_day = _log_return()
+    future = pl.col("close").shift(-horizon)
+    value = (future / pl.col("close")).log() if target == "log_return" else future
+    # a jump beyond the bound looks like an unadjusted split or a bad tick
+    jump = (one_day.abs() > max_abs_log_return).fill_null(False)
+    jump_ahead = jump.cast(pl.Int32).rolling_sum(horizon).shift(-horizon) > 0
+    return frame.with_columns(
+        value.over("ticker").alias("target"),
+        jump.over("ticker").alias("jump"),
+        jump_ahead.over("ticker").fill_null(False).alias("jump_ahead"),
+    )
+
+
+def jump_report(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows flagged as suspicious jumps: ticker, date and the one-day log return."""
+    with_return = frame.with_columns(_log_return().over("ticker").alias("one_day_log_return"))
+    return with_return.filter(pl.col("jump")).select("ticker", "date", "one_day_log_return")

@@ -1,0 +1,228 @@
+"""Read price data from CSV, Parquet, pandas or polars into one validated long frame."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+PRICE_FIELDS = ("date", "ticker", "open", "high", "low", "close", "volume")
+NUMERIC_FIELDS = ("open", "high", "low", "close", "volume")
+# First match wins: an adjusted close is preferred to the raw close because splits and
+# dividends otherwise show up as fake returns.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "date": ("date", "datetime", "timestamp", "time", "day"),
+    "ticker": ("ticker", "name", "symbol", "asset", "instrument", "code", "permno"),
+    "close": ("adj close", "adj_close", "adjclose", "adjusted_close", "close", "price", "last"),
+    "open": ("open",),
+    "high": ("high",),
+    "low": ("low",),
+    "volume": ("volume", "vol"),
+}
+SINGLE_SERIES_TICKER = "series"
+
+
+class DataError(ValueError):
+    """Input data that deepfin cannot use; the message says what to change."""
+
+
+PriceSource = str | Path | pl.DataFrame | Any  # Any: a pandas DataFrame (pandas is optional here)
+
+
+def read_prices(
+    source: PriceSource,
+    *,
+    columns: Mapping[str, str] | None = None,
+    ffill_limit: int = 5,
+) -> pl.DataFrame:
+    """Read and validate prices; return a long frame sorted by ticker and date."""
+    raw = _load_frame(source)
+    frame = _standardise_columns(raw, columns or {})
+    frame = _parse_dates(frame)
+    frame = _cast_numeric(frame)
+    _check_order(frame)
+    frame = _fill_missing(frame, ffill_limit=ffill_limit)
+    _check_positive(frame)
+    return frame.sort("ticker", "date", maintain_order=True)
+
+
+def _load_frame(source: PriceSource) -> pl.DataFrame:
+    if isinstance(source, pl.DataFrame):
+        frame = source
+    elif isinstance(source, str | Path):
+        frame = _read_file(Path(source))
+    elif type(source).__module__.startswith("pandas"):
+        pandas_frame = source.reset_index() if _has_named_index(source) else source
+        frame = pl.from_pandas(pandas_frame)
+    else:
+        raise DataError(
+            f"cannot read prices from a {type(source).__name__}; "
+            "pass a CSV or Parquet path, a polars DataFrame or a pandas DataFrame"
+        )
+    if frame.height == 0:
+        raise DataError("the price data is empty (no rows); check the file or the filter")
+    return frame
+
+
+def _has_named_index(frame: Any) -> bool:
+    # arch's and yfinance's frames keep the date in the index
+    return frame.index.name is not None or "Date" in (frame.index.names or [])
+
+
+def _read_file(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise DataError(f"no file at {path}; pass the path of a CSV or Parquet file of prices")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty; it needs a header and at least one row of prices")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
+            return pl.read_parquet(path)
+        return pl.read_csv(path, infer_schema_length=10_000)
+    except pl.exceptions.NoDataError as error:
+        raise DataError(f"{path} has no data: {error}") from error
+    except pl.exceptions.ComputeError as error:
+        raise DataError(f"could not parse {path}: {error}") from error
+
+
+def _standardise_columns(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:
+    unknown = set(columns) - set(PRICE_FIELDS)
+    if unknown:
+        raise DataError(
+            f"unknown column role(s) {sorted(unknown)}; the roles are {list(PRICE_FIELDS)}"
+        )
+    missing_named = [name for name in columns.values() if name not in frame.columns]
+    if missing_named:
+        raise DataError(
+            f"column(s) {missing_named} named in columns= are not in the data; "
+            f"it has {frame.columns}"
+        )
+    lower = {name.lower().strip(): name for name in frame.columns}
+    chosen: dict[str, str] = dict(columns)
+    for field in PRICE_FIELDS:
+        if field in chosen:
+            continue
+        for alias in COLUMN_ALIASES[field]:
+            if alias in lower and lower[alias] not in chosen.values():
+                chosen[field] = lower[alias]
+                break
+    if "close" not in chosen:
+        raise DataError(
+            f"no close price column among {frame.columns}; name it with "
+            "columns={'close': 'YourColumn'} (CLI: --column close=YourColumn)"
+        )
+    if "date" not in chosen:
+        raise DataError(
+            f"no date column among {frame.columns}; name it with "
+            "columns={'date': 'YourColumn'} (CLI: --column date=YourColumn)"
+        )
+    out = frame.select([pl.col(source).alias(field) for field, source in chosen.items()])
+    if "ticker" not in chosen:
+        out = out.with_columns(pl.lit(SINGLE_SERIES_TICKER).alias("ticker"))
+    ordered = [field for field in PRICE_FIELDS if field in out.columns]
+    return out.select(ordered).with_columns(pl.col("ticker").cast(pl.String))
+
+
+def _parse_dates(frame: pl.DataFrame) -> pl.DataFrame:
+    dtype = frame.schema["date"]
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        parsed = frame["date"]
+    elif dtype == pl.String:
+        parsed = frame["date"].str.to_datetime(strict=False)
+        bad = frame.filter(parsed.is_null() & frame["date"].is_not_null())
+        if bad.height:
+            raise DataError(
+                f"{bad.height} date(s) could not be parsed, e.g. {bad['date'][0]!r}; "
+                "use ISO dates such as 2018-02-07"
+            )
+    else:
+        raise DataError(f"the date column has type {dtype}; it must hold dates or ISO strings")
+    if parsed.null_count():
+        raise DataError(f"{parsed.null_count()} row(s) have no date; remove them")
+    if isinstance(parsed.dtype, pl.Datetime) and (parsed.dt.truncate("1d") == parsed).all():
+        parsed = parsed.dt.date()  # daily data stays calendar dates
+    return frame.with_columns(parsed.alias("date"))
+
+
+def _cast_numeric(frame: pl.DataFrame) -> pl.DataFrame:
+    casts = []
+    for field in NUMERIC_FIELDS:
+        if field not in frame.columns:
+            continue
+        column = frame[field]
+        if column.dtype.is_numeric():
+            casts.append(column.cast(pl.Float64))
+            continue
+        as_number = column.cast(pl.Float64, strict=False)
+        bad = frame.filter(as_number.is_null() & column.is_not_null())
+        if bad.height:
+            raise DataError(
+                f"column '{field}' is not numeric: {bad.height} value(s) such as "
+                f"{bad[field][0]!r} ({bad['ticker'][0]}, {bad['date'][0]}); fix or remove them"
+            )
+        casts.append(as_number)
+    return frame.with_columns(casts)
+
+
+def _check_order(frame: pl.DataFrame) -> None:
+    step = frame.select(
+        "ticker",
+        "date",
+        pl.col("date").diff().over("ticker").alias("step"),
+        pl.col("date").shift(1).over("ticker").alias("previous"),
+    ).with_row_index("row")
+    duplicated = step.filter(pl.col("step") == pl.duration(days=0))
+    if duplicated.height:
+        first = duplicated.row(0, named=True)
+        raise DataError(
+            f"{duplicated.height} duplicate date(s) within a ticker, first {first['ticker']} "
+            f"on {first['date']}; keep one row per ticker and date"
+        )
+    backwards = step.filter(pl.col("step") < pl.duration(days=0))
+    if backwards.height:
+        first = backwards.row(0, named=True)
+        raise DataError(
+            f"dates of {first['ticker']} are not increasing: {first['date']} follows "
+            f"{first['previous']} (row {first['row'] + 1}); sort the data by ticker and date"
+        )
+
+
+def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int) -> pl.DataFrame:
+    """Forward-fill gaps of up to `ffill_limit` rows per ticker; drop tickers with more."""
+    fields = [field for field in NUMERIC_FIELDS if field in frame.columns]
+    frame = frame.with_columns(pl.col(field).fill_nan(None) for field in fields)
+    filled = frame.with_columns(
+        pl.col(field).forward_fill(limit=ffill_limit).over("ticker") for field in fields
+    )
+    still_missing = filled.filter(pl.any_horizontal(pl.col(fields).is_null()))
+    if still_missing.height:
+        dropped = still_missing["ticker"].unique(maintain_order=True).to_list()
+        log.warning(
+            "dropping %d ticker(s) with missing values that forward-fill (limit %d rows) "
+            "cannot fill: %s",
+            len(dropped),
+            ffill_limit,
+            ", ".join(dropped[:20]) + (" ..." if len(dropped) > 20 else ""),
+        )
+        filled = filled.filter(~pl.col("ticker").is_in(dropped))
+        if filled.height == 0:
+            raise DataError(
+                "every ticker has missing values that forward-fill cannot fill; "
+                f"raise ffill_limit (now {ffill_limit}) or clean the data"
+            )
+    return filled
+
+
+def _check_positive(frame: pl.DataFrame) -> None:
+    bad = frame.filter(pl.col("close") <= 0)
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise DataError(
+            f"{bad.height} non-positive close price(s), first {first['ticker']} on "
+            f"{first['date']} ({first['close']}); log returns need prices > 0"
+        )

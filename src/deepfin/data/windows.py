@@ -1,0 +1,55 @@
+"""Sliding windows as index arithmetic over rows held once: no window is ever copied out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def window_ends(ticker_codes: np.ndarray, row_ok: np.ndarray, *, lookback: int) -> np.ndarray:
+    """Row positions t whose window [t-lookback+1, t] lies in one ticker with every row usable."""
+    n_rows = len(ticker_codes)
+    if n_rows < lookback:
+        return np.zeros(0, dtype=np.int64)
+    bad_so_far = np.concatenate([[0], np.cumsum(~row_ok)])  # bad_so_far[i]: bad rows before i
+    ends = np.arange(lookback - 1, n_rows, dtype=np.int64)
+    starts = ends - lookback + 1
+    # rows are contiguous per ticker, so equal codes at both ends mean one ticker throughout
+    same_ticker = ticker_codes[starts] == ticker_codes[ends]
+    clean = bad_so_far[ends + 1] - bad_so_far[starts] == 0
+    return ends[same_ticker & clean]
+
+
+class WindowDataset:
+    """Windows over a (rows, F) feature tensor; a batch is gathered only when asked for."""
+
+    def __init__(
+        self, features: torch.Tensor, targets: torch.Tensor, ends: torch.Tensor, *, lookback: int
+    ) -> None:
+        self.features = features
+        self.targets = targets
+        self.ends = ends
+        self.lookback = lookback
+        # a strided view, not a copy: row i of the view is the window starting at row i
+        self._windows = features.unfold(0, lookback, 1)  # (rows, F) -> (rows-T+1, F, T)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def inputs(self, positions: torch.Tensor) -> torch.Tensor:
+        """Input windows for the given positions, (B, T, F)."""
+        starts = self.ends[positions] - self.lookback + 1
+        return self._windows[starts].transpose(1, 2)  # (B, F, T) -> (B, T, F)
+
+    def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (B, T, F) and targets (B, O) for the given positions."""
+        return self.inputs(positions), self.targets[self.ends[positions]]
+
+    def to(self, device: torch.device) -> WindowDataset:
+        """The same windows with their rows on `device`."""
+        return WindowDataset(
+            self.features.to(device),
+            self.targets.to(device),
+            self.ends.to(device),
+            lookback=self.lookback,
+        )

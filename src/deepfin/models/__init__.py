@@ -1,0 +1,100 @@
+"""Forecasting models by name: the registry, `build_model` and `model_config`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from deepfin.models.baselines import LinearConfig, LinearForecaster, NaiveConfig, NaiveForecaster
+from deepfin.models.cnn import CNNConfig, CNNForecaster
+from deepfin.models.gru import GRUConfig, GRUForecaster
+from deepfin.models.hybrid import HybridConfig, HybridForecaster
+from deepfin.models.lstm import LSTMConfig, LSTMForecaster
+from deepfin.models.rnn import RNNConfig, RNNForecaster
+from deepfin.models.transformer import TransformerConfig, TransformerForecaster
+
+# name -> (config class, module class); adding a model means one new file and one line here
+MODELS: dict[str, tuple[type, type[nn.Module]]] = {
+    "rnn": (RNNConfig, RNNForecaster),
+    "lstm": (LSTMConfig, LSTMForecaster),
+    "gru": (GRUConfig, GRUForecaster),
+    "hybrid": (HybridConfig, HybridForecaster),
+    "cnn": (CNNConfig, CNNForecaster),
+    "transformer": (TransformerConfig, TransformerForecaster),
+    "naive": (NaiveConfig, NaiveForecaster),
+    "linear": (LinearConfig, LinearForecaster),
+}
+
+# the models trained by gradient descent; the baselines are set or solved in closed form
+NEURAL_MODELS: tuple[str, ...] = ("rnn", "lstm", "gru", "hybrid", "cnn", "transformer")
+
+# inferred from the data by the caller, so never accepted as hyperparameters
+DATA_SIZES: tuple[str, ...] = ("n_features", "lookback", "n_outputs")
+
+__all__ = [
+    "DATA_SIZES",
+    "MODELS",
+    "NEURAL_MODELS",
+    "build_model",
+    "hyperparameters",
+    "model_config",
+]
+
+
+def hyperparameters(name: str) -> dict[str, Any]:
+    """Default hyperparameters of the model `name` (the config fields after the data sizes)."""
+    config_class, _ = _lookup(name)
+    return {
+        field.name: field.default
+        for field in dataclasses.fields(config_class)
+        if field.name not in DATA_SIZES
+    }
+
+
+def build_model(
+    name: str,
+    *,
+    n_features: int,
+    lookback: int,
+    n_outputs: int,
+    params: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """Build the model `name` for windows (B, lookback, n_features) -> forecasts (B, n_outputs)."""
+    config_class, module_class = _lookup(name)
+    params = dict(params or {})
+    valid = sorted(hyperparameters(name))
+    sizes = sorted(set(params) & set(DATA_SIZES))
+    if sizes:
+        raise ValueError(
+            f"{name}: {', '.join(sizes)} come from the data, not from params; "
+            "pass them as keyword arguments; "
+            f"valid keys are: {', '.join(valid) or 'none'}"
+        )
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for model {name!r}; "
+            f"valid keys are: {', '.join(valid) or 'none (this model takes no hyperparameters)'}"
+        )
+    config = config_class(n_features=n_features, lookback=lookback, n_outputs=n_outputs, **params)
+    return module_class(config)
+
+
+def model_config(model: nn.Module) -> dict[str, Any]:
+    """The model's config as a JSON-serialisable dict, data sizes included."""
+    config = getattr(model, "config", None)
+    if config is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(
+            f"{type(model).__name__} has no dataclass `config`; build it with build_model"
+        )
+    return dataclasses.asdict(config)
+
+
+def _lookup(name: str) -> tuple[type, type[nn.Module]]:
+    """Registry entry for `name`, or a ValueError listing the valid names."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[name]

@@ -1,0 +1,140 @@
+"""Baselines every deep model must beat: a naive forecaster and a ridge regression."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def _check_sizes(model: str, n_features: int, lookback: int, n_outputs: int) -> None:
+    """Raise ValueError unless every data-dependent size is an integer >= 1."""
+    for name, value in (
+        ("n_features", n_features),
+        ("lookback", lookback),
+        ("n_outputs", n_outputs),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{model}: {name} must be an integer >= 1; got {value!r}")
+
+
+@dataclass(frozen=True)
+class NaiveConfig:
+    """Sizes of the naive forecaster; it has no hyperparameters."""
+
+    n_features: int
+    lookback: int
+    n_outputs: int
+
+    def __post_init__(self) -> None:
+        _check_sizes("naive", self.n_features, self.lookback, self.n_outputs)
+
+
+class NaiveForecaster(nn.Module):
+    """Forecast = last observed features @ fixed weights + constant; nothing is trained."""
+
+    last_step_weight: torch.Tensor
+    bias: torch.Tensor
+
+    def __init__(self, config: NaiveConfig) -> None:
+        super().__init__()
+        self.config = config
+        # buffers, not parameters: saved with the weights, never touched by an optimiser
+        self.register_buffer("last_step_weight", torch.zeros(config.n_features, config.n_outputs))
+        self.register_buffer("bias", torch.zeros(config.n_outputs))
+
+    @torch.no_grad()
+    def set_forecast(self, *, constant: torch.Tensor, source_feature: int | None = None) -> None:
+        """Forecast `constant`, plus the last value of `source_feature` when one is given."""
+        n_features = self.config.n_features
+        if source_feature is not None and not 0 <= source_feature < n_features:
+            raise ValueError(
+                f"naive: source_feature={source_feature} is not a feature index; "
+                f"use 0..{n_features - 1} or None"
+            )
+        # broadcasting lets a scalar stand for the same constant in every output
+        self.bias.copy_(torch.as_tensor(constant, dtype=self.bias.dtype).expand_as(self.bias))
+        self.last_step_weight.zero_()
+        if source_feature is not None:
+            self.last_step_weight[source_feature, :] = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map windows (B, T, F) to forecasts (B, O)."""
+        return x[:, -1, :] @ self.last_step_weight + self.bias  # (B, F) @ (F, O) -> (B, O)
+
+
+@dataclass(frozen=True)
+class LinearConfig:
+    """Sizes and ridge penalty of the linear forecaster."""
+
+    n_features: int
+    lookback: int
+    n_outputs: int
+    ridge_alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_sizes("linear", self.n_features, self.lookback, self.n_outputs)
+        alpha = self.ridge_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha >= 0.0:
+            raise ValueError(f"linear: ridge_alpha must be a number >= 0; got {alpha!r}")
+
+
+class LinearForecaster(nn.Module):
+    """Linear map of the flattened window; fitted in closed form as a ridge regression."""
+
+    def __init__(self, config: LinearConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.linear = nn.Linear(config.lookback * config.n_features, config.n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map windows (B, T, F) to forecasts (B, O)."""
+        return self.linear(x.flatten(1))  # (B, T, F) -> (B, T*F) -> (B, O)
+
+    @torch.no_grad()
+    def fit_closed_form(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    ) -> LinearForecaster:
+        """Set the weights to the ridge solution over all (x (B, T, F), y (B, O)) batches."""
+        n_inputs, n_outputs = self.linear.in_features, self.linear.out_features
+        # sufficient statistics only, so memory is (T*F)^2 whatever the number of windows;
+        # float64 because X^T X - n mean mean^T cancels badly in float32
+        count = 0
+        sum_x = torch.zeros(n_inputs, dtype=torch.float64)
+        sum_y = torch.zeros(n_outputs, dtype=torch.float64)
+        xtx = torch.zeros(n_inputs, n_inputs, dtype=torch.float64)
+        xty = torch.zeros(n_inputs, n_outputs, dtype=torch.float64)
+        for x, y in batches:
+            inputs = x.detach().flatten(1).to("cpu", torch.float64)  # (B, T, F) -> (B, T*F)
+            targets = y.detach().reshape(len(y), -1).to("cpu", torch.float64)  # (B, O)
+            if inputs.shape[1] != n_inputs or targets.shape[1] != n_outputs:
+                raise ValueError(
+                    f"linear: batch shapes {tuple(x.shape)} -> {tuple(y.shape)} do not match "
+                    f"the model's (B, {self.config.lookback}, {self.config.n_features}) -> "
+                    f"(B, {n_outputs}); build the model from the same data"
+                )
+            count += len(inputs)
+            sum_x += inputs.sum(0)
+            sum_y += targets.sum(0)
+            xtx += inputs.T @ inputs
+            xty += inputs.T @ targets
+        if count == 0:
+            raise ValueError("linear: fit_closed_form got no batches; pass at least one (x, y)")
+        # centring takes the intercept out of the problem, so the penalty never shrinks it
+        mean_x, mean_y = sum_x / count, sum_y / count
+        centred_xtx = xtx - count * torch.outer(mean_x, mean_x)  # (T*F, T*F)
+        centred_xty = xty - count * torch.outer(mean_x, mean_y)  # (T*F, O)
+        penalty = self.config.ridge_alpha * torch.eye(n_inputs, dtype=torch.float64)
+        try:
+            coef = torch.linalg.solve(centred_xtx + penalty, centred_xty)  # (T*F, O)
+        except torch.linalg.LinAlgError as error:
+            raise ValueError(
+                "linear: the ridge system is singular (collinear or constant inputs); "
+                "set ridge_alpha > 0"
+            ) from error
+        intercept = mean_y - mean_x @ coef  # (O,)
+        self.linear.weight.copy_(coef.T)  # nn.Linear stores (O, T*F)
+        self.linear.bias.copy_(intercept)
+        return self

@@ -1,0 +1,359 @@
+"""Forecaster: fit / predict / evaluate a forecasting model next to naive and linear baselines."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from deepfin.data.features import DEFAULT_FEATURES, add_features, add_target, feature_warmup
+from deepfin.data.io import DataError, PriceSource, read_prices
+from deepfin.data.scaling import Scaler
+from deepfin.data.windows import WindowDataset, window_ends
+from deepfin.metrics import forecast_metrics, panel_ic_metrics
+from deepfin.models import MODELS, NEURAL_MODELS, build_model
+from deepfin.models.baselines import LinearForecaster
+from deepfin.tasks.base import Estimator
+from deepfin.training import History, TrainingConfig, fit_model, predict_batches
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("mse", "huber")
+MIN_PANEL_NAMES = 5  # tickers per date below which a cross-sectional IC means nothing
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """What to forecast and from what: the model, window, features, target and scaling."""
+
+    model: str = "hybrid"
+    lookback: int = 30
+    horizon: int = 1
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    target: str = "log_return"
+    scaler: str = "standard"
+    scale_per_ticker: bool = False
+    loss: str = "mse"
+    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    max_abs_log_return: float = 0.4  # one-day moves beyond this are flagged as bad data
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model '{self.model}'; choose one of {sorted(MODELS)}")
+        if self.lookback < 1 or self.horizon < 1:
+            raise ValueError(
+                f"lookback={self.lookback} and horizon={self.horizon} must both be >= 1"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss '{self.loss}'; choose one of {list(LOSSES)}")
+        if self.max_abs_log_return <= 0:
+            raise ValueError(f"max_abs_log_return must be > 0, got {self.max_abs_log_return}")
+        object.__setattr__(self, "features", tuple(self.features))
+
+
+@dataclass
+class _Rows:
+    """One frame's rows held once: scaled inputs and targets plus the windows over them."""
+
+    frame: pl.DataFrame  # date, ticker, close, future_close, jump_ahead per row
+    data: WindowDataset  # every window with complete inputs
+    labelled: np.ndarray  # per window: its target is known and trustworthy
+    codes: np.ndarray
+    tickers: list[str]
+
+
+class Forecaster(Estimator):
+    """A forecasting model with its preprocessing, trained on one period and judged on another."""
+
+    def __init__(
+        self,
+        *,
+        model: str = "hybrid",
+        lookback: int = 30,
+        horizon: int = 1,
+        features: tuple[str, ...] = DEFAULT_FEATURES,
+        target: str = "log_return",
+        scaler: str = "standard",
+        scale_per_ticker: bool = False,
+        loss: str = "mse",
+        model_params: dict[str, Any] | None = None,
+        max_abs_log_return: float = 0.4,
+        training: TrainingConfig | None = None,
+    ) -> None:
+        self.config = ForecastConfig(
+            model=model,
+            lookback=lookback,
+            horizon=horizon,
+            features=tuple(features),
+            target=target,
+            scaler=scaler,
+            scale_per_ticker=scale_per_ticker,
+            loss=loss,
+            model_params=dict(model_params or {}),
+            max_abs_log_return=max_abs_log_return,
+        )
+        self.training = training or TrainingConfig()
+        self.model_: nn.Module | None = None
+        self.linear_: LinearForecaster | None = None
+        self.history_ = History()
+        self.metrics_: dict[str, Any] | None = None
+        self.predictions_: pl.DataFrame | None = None
+
+    @classmethod
+    def from_config(cls, config: ForecastConfig, training: TrainingConfig) -> Forecaster:
+        """Build from config dataclasses (as `load_config` returns them)."""
+        return cls(**dataclasses.asdict(config), training=training)
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, JSON-serialisable."""
+        return {**dataclasses.asdict(self.config), "training": dataclasses.asdict(self.training)}
+
+    # ----------------------------------------------------------------------------- fit
+    def fit(
+        self,
+        train: PriceSource,
+        val: PriceSource | None = None,
+        *,
+        checkpoint_dir: Path | None = None,
+        resume: bool = False,
+    ) -> Forecaster:
+        """Fit scalers on `train` only, then the model; `val` drives early stopping."""
+        cfg = self.config
+        train_frame = self._drop_short_tickers(self._featurize(read_prices(train)))
+        raw_inputs = train_frame.select(cfg.features).to_numpy().astype(np.float64)
+        codes, tickers = _ticker_codes(train_frame)
+        usable = np.isfinite(raw_inputs).all(axis=1)
+        self.feature_scaler_ = Scaler(kind=cfg.scaler, per_ticker=cfg.scale_per_ticker).fit(
+            raw_inputs[usable], codes[usable], tickers
+        )
+        target = train_frame["target"].to_numpy()
+        known = np.isfinite(target) & ~train_frame["jump_ahead"].to_numpy()
+        self.target_scaler_ = Scaler(kind=cfg.scaler, per_ticker=cfg.scale_per_ticker).fit(
+            target[known, None], codes[known], tickers
+        )
+        train_rows = self._rows(train_frame)
+        train_data = _labelled(train_rows)
+        val_data = (
+            _labelled(self._rows(self._featurize(read_prices(val)))) if val is not None else None
+        )
+        if val_data is not None and len(val_data) == 0:
+            raise DataError(
+                "the validation period has no complete window; it needs more than "
+                f"lookback + horizon + warm-up = {self.min_rows} rows per ticker"
+            )
+        n_features = train_data.features.shape[1]
+        linear = build_model("linear", n_features=n_features, lookback=cfg.lookback, n_outputs=1)
+        assert isinstance(linear, LinearForecaster)
+        self.linear_ = linear.fit_closed_form(_batches(train_data))
+        if cfg.model == "linear":
+            self.model_ = self.linear_
+            return self
+        # seeded before building so the initial weights are reproducible too
+        torch.manual_seed(self.training.seed)
+        self.model_ = build_model(
+            cfg.model,
+            n_features=n_features,
+            lookback=cfg.lookback,
+            n_outputs=1,
+            params=cfg.model_params,
+        )
+        if cfg.model in NEURAL_MODELS:
+            loss_fn = nn.HuberLoss() if cfg.loss == "huber" else nn.MSELoss()
+            self.history_ = fit_model(
+                self.model_,
+                train_data,
+                val_data,
+                loss_fn=loss_fn,
+                config=self.training,
+                checkpoint_dir=checkpoint_dir,
+                resume=resume,
+            )
+            self.model_.cpu()
+        return self
+
+    @property
+    def min_rows(self) -> int:
+        """Rows a ticker needs for one labelled window."""
+        return self.config.lookback + self.config.horizon + feature_warmup(self.config.features)
+
+    def _featurize(self, frame: pl.DataFrame) -> pl.DataFrame:
+        cfg = self.config
+        frame = add_features(frame, cfg.features)
+        frame = add_target(
+            frame,
+            horizon=cfg.horizon,
+            target=cfg.target,
+            max_abs_log_return=cfg.max_abs_log_return,
+        )
+        future = pl.col("close").shift(-cfg.horizon).over("ticker").alias("future_close")
+        return frame.with_columns(future)
+
+    def _drop_short_tickers(self, frame: pl.DataFrame) -> pl.DataFrame:
+        cfg = self.config
+        counts = frame.group_by("ticker", maintain_order=True).len()
+        short = counts.filter(pl.col("len") < self.min_rows)
+        requirement = (
+            f"need at least {self.min_rows} rows per ticker for lookback={cfg.lookback}, "
+            f"horizon={cfg.horizon} and {feature_warmup(cfg.features)} warm-up rows of features"
+        )
+        if short.height == counts.height:
+            name, rows = short.row(0)
+            raise DataError(f"{requirement}; {name} has {rows}")
+        if short.height:
+            log.warning(
+                "%s; dropping %d ticker(s): %s",
+                requirement,
+                short.height,
+                ", ".join(f"{n} ({r})" for n, r in short.iter_rows()),
+            )
+        return frame.filter(~pl.col("ticker").is_in(short["ticker"].implode()))
+
+    def _rows(self, frame: pl.DataFrame) -> _Rows:
+        """Scale a featurized frame and index its windows."""
+        cfg = self.config
+        codes, tickers = _ticker_codes(frame)
+        inputs = self.feature_scaler_.transform(
+            frame.select(cfg.features).to_numpy(), codes, tickers
+        )
+        target = self.target_scaler_.transform(frame["target"].to_numpy()[:, None], codes, tickers)
+        if cfg.target == "price":
+            # the price level as an input too, scaled with the target's scaler
+            close = self.target_scaler_.transform(
+                frame["close"].to_numpy()[:, None], codes, tickers
+            )
+            inputs = np.ascontiguousarray(np.hstack([inputs, close]))
+        ends = window_ends(codes, np.isfinite(inputs).all(axis=1), lookback=cfg.lookback)
+        labelled = np.isfinite(target[ends, 0]) & ~frame["jump_ahead"].to_numpy()[ends]
+        data = WindowDataset(
+            torch.from_numpy(inputs),
+            torch.from_numpy(target),
+            torch.from_numpy(ends),
+            lookback=cfg.lookback,
+        )
+        columns = ["date", "ticker", "close", "future_close", "jump_ahead"]
+        return _Rows(frame.select(columns), data, labelled, codes, tickers)
+
+    # ------------------------------------------------------------------------- predict
+    def _forecast(self, rows: _Rows, model: nn.Module | None) -> np.ndarray:
+        """Raw forecasts (target units) for every window; `None` means the naive forecast."""
+        cfg = self.config
+        ends = rows.data.ends.numpy()
+        close = rows.frame["close"].to_numpy()[ends]
+        if model is None or (cfg.model == "naive" and model is self.model_):
+            return np.zeros(len(ends)) if cfg.target == "log_return" else close
+        scaled = predict_batches(model, rows.data).numpy()
+        raw = self.target_scaler_.inverse_transform(scaled, rows.codes[ends], rows.tickers)
+        return raw[:, 0]
+
+    def _as_return(self, raw: np.ndarray, close: np.ndarray) -> np.ndarray:
+        if self.config.target == "log_return":
+            return raw
+        return np.log(np.maximum(raw, 1e-12) / close)
+
+    def predict(self, frame: PriceSource) -> pl.DataFrame:
+        """Forecast `horizon` rows ahead from every complete window, including the latest."""
+        self.check_is_fitted()
+        rows = self._rows(self._featurize(read_prices(frame)))
+        if len(rows.data) == 0:
+            raise DataError(
+                f"no complete window to forecast from; need at least "
+                f"{self.config.lookback + feature_warmup(self.config.features)} rows per ticker"
+            )
+        ends = rows.data.ends.numpy()
+        close = rows.frame["close"].to_numpy()[ends]
+        forecast_return = self._as_return(self._forecast(rows, self.model_), close)
+        return (
+            rows.frame[ends]
+            .select("date", "ticker", "close")
+            .with_columns(
+                pl.Series("forecast_log_return", forecast_return),
+                pl.Series("forecast_price", close * np.exp(forecast_return)),
+            )
+        )
+
+    # ------------------------------------------------------------------------ evaluate
+    def evaluate(self, test: PriceSource) -> dict[str, Any]:
+        """Metrics of the model, the linear and the naive baseline on the test period."""
+        self.check_is_fitted()
+        rows = self._rows(self._featurize(read_prices(test)))
+        keep = rows.labelled
+        if not keep.any():
+            raise DataError(
+                f"the test period has no labelled window; it needs at least {self.min_rows} "
+                "rows per ticker"
+            )
+        ends = rows.data.ends.numpy()[keep]
+        table = rows.frame[ends]
+        close = table["close"].to_numpy()
+        actual_price = table["future_close"].to_numpy()
+        actual_return = np.log(actual_price / close)
+        forecasts = {
+            self.config.model: self._forecast(rows, self.model_)[keep],
+            "linear": self._forecast(rows, self.linear_)[keep],
+            "naive": self._forecast(rows, None)[keep],
+        }
+        columns = {"actual_log_return": actual_return, "actual_price": actual_price}
+        metrics: dict[str, Any] = {}
+        panel = table["ticker"].n_unique() >= MIN_PANEL_NAMES
+        for name, raw in forecasts.items():
+            forecast_return = self._as_return(raw, close)
+            forecast_price = close * np.exp(forecast_return)
+            metrics[name] = forecast_metrics(
+                actual_price=actual_price,
+                forecast_price=forecast_price,
+                naive_price=close,
+                actual_return=actual_return,
+                forecast_return=forecast_return,
+                horizon=self.config.horizon,
+            )
+            if panel and name != "naive":
+                metrics[name] |= panel_ic_metrics(
+                    dates=table["date"].to_numpy(),
+                    actual_return=actual_return,
+                    forecast_return=forecast_return,
+                )
+            columns[f"{name}_log_return"] = forecast_return
+            columns[f"{name}_price"] = forecast_price
+        self.metrics_ = metrics
+        self.predictions_ = table.select("date", "ticker", "close").with_columns(
+            pl.Series(name, values) for name, values in columns.items()
+        )
+        return metrics
+
+    # ---------------------------------------------------------------------- save, load
+    def save(self, run_dir: Path | str) -> Path:
+        """Write config, weights, preprocessing, history and (if evaluated) metrics."""
+        from deepfin.tasks.forecast_io import save_forecaster
+
+        return save_forecaster(self, Path(run_dir))
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> Forecaster:
+        """Rebuild a fitted Forecaster from a run folder; executes no code from it."""
+        from deepfin.tasks.forecast_io import load_forecaster
+
+        return load_forecaster(Path(run_dir))
+
+
+def _ticker_codes(frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
+    tickers = frame["ticker"].unique(maintain_order=True).to_list()
+    codes = frame["ticker"].cast(pl.Enum(tickers)).to_physical().to_numpy().astype(np.int64)
+    return codes, tickers
+
+
+def _labelled(rows: _Rows) -> WindowDataset:
+    ends = rows.data.ends[torch.from_numpy(rows.labelled)]
+    return WindowDataset(rows.data.features, rows.data.targets, ends, lookback=rows.data.lookback)
+
+
+def _batches(data: WindowDataset, size: int = 8192) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for start in range(0, len(data), size):
+        yield data.batch(torch.arange(start, min(start + size, len(data))))

@@ -1,0 +1,111 @@
+"""Whole runs from a RunConfig: load data, split, fit, evaluate, save; and model leaderboards."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from deepfin.config import DataConfig, RunConfig
+from deepfin.data.io import DataError
+from deepfin.data.samples import load_prices
+from deepfin.data.splits import Split, chronological_split
+from deepfin.tasks.base import write_json
+from deepfin.tasks.forecasting import Forecaster
+
+log = logging.getLogger(__name__)
+
+LEADERBOARD_COLUMNS = (
+    "mae",
+    "rmse",
+    "mape",
+    "directional_accuracy",
+    "r2_oos",
+    "dm_statistic",
+    "dm_p_value",
+    "ic_mean",
+    "icir",
+    "rank_ic_mean",
+    "rank_icir",
+)
+
+
+def load_run_data(config: DataConfig) -> pl.DataFrame:
+    """The prices a run uses: the source, narrowed to the chosen tickers."""
+    frame = load_prices(config.source, columns=dict(config.columns) or None)
+    if config.tickers:
+        missing = sorted(set(config.tickers) - set(frame["ticker"].unique().to_list()))
+        if missing:
+            raise DataError(f"ticker(s) {missing} are not in {config.source}")
+        frame = frame.filter(pl.col("ticker").is_in(list(config.tickers)))
+    if config.max_tickers:
+        keep = frame["ticker"].unique(maintain_order=True).head(config.max_tickers)
+        frame = frame.filter(pl.col("ticker").is_in(keep.implode()))
+    return frame
+
+
+def split_run_data(frame: pl.DataFrame, config: RunConfig) -> Split:
+    """Chronological split with the embargo defaulting to the horizon."""
+    embargo = config.split.embargo if config.split.embargo >= 0 else config.forecast.horizon
+    return chronological_split(
+        frame,
+        val_fraction=config.split.val_fraction,
+        test_fraction=config.split.test_fraction,
+        embargo=embargo,
+    )
+
+
+def new_run_dir(runs_dir: Path | str, label: str) -> Path:
+    """A fresh, time-stamped folder under `runs_dir`."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(runs_dir) / f"{stamp}-{label}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path(runs_dir) / f"{stamp}-{label}-{suffix}"
+    return path
+
+
+def run_forecast(
+    config: RunConfig, *, run_dir: Path, resume: bool = False, split: Split | None = None
+) -> Forecaster:
+    """Fit on train (+val), evaluate on test, save everything into `run_dir`."""
+    split = split or split_run_data(load_run_data(config.data), config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "run.json", {**config.to_dict(), "split": split.describe()})
+    forecaster = Forecaster.from_config(config.forecast, config.training)
+    forecaster.fit(split.train, split.val, checkpoint_dir=run_dir / "checkpoint", resume=resume)
+    forecaster.evaluate(split.test)
+    forecaster.save(run_dir)
+    return forecaster
+
+
+def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
+    """Fit every model on one split; one leaderboard row per model, saved as CSV and JSON."""
+    split = split_run_data(load_run_data(config.data), config)
+    rows: list[dict[str, Any]] = []
+    for name in models:
+        model_config = dataclasses.replace(config.forecast, model=name)
+        model_run = dataclasses.replace(config, forecast=model_config)
+        began = time.perf_counter()
+        forecaster = run_forecast(model_run, run_dir=run_dir / name, split=split)
+        assert forecaster.metrics_ is not None
+        metrics = forecaster.metrics_[name]
+        rows.append(
+            {
+                "model": name,
+                **{column: metrics.get(column) for column in LEADERBOARD_COLUMNS},
+                "epochs": len(forecaster.history_.epochs),
+                "seconds": time.perf_counter() - began,
+                "n": metrics["n"],
+            }
+        )
+    board = pl.DataFrame(rows).sort("rmse")
+    board.write_csv(run_dir / "leaderboard.csv")
+    write_json(run_dir / "leaderboard.json", {"split": split.describe(), "rows": board.to_dicts()})
+    return board

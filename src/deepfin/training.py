@@ -1,0 +1,286 @@
+"""One training loop for every model: seeded, early-stopped, checkpointed, interruptible."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from deepfin.data.windows import WindowDataset
+
+log = logging.getLogger(__name__)
+
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+OPTIMIZERS = ("adam", "adamw")
+CHECKPOINT_WEIGHTS = "checkpoint.safetensors"
+CHECKPOINT_STATE = "checkpoint.json"
+EVAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train: optimiser, regularisation, stopping and reproducibility."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0  # decoupled for adamw, coupled (as L2 in the gradient) for adam
+    l1: float = 0.0
+    l2: float = 0.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    patience: int = 5  # epochs without validation improvement before stopping; 0: never stop
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "l1": self.l1 >= 0,
+            "l2": self.l2 >= 0,
+            "grad_clip": self.grad_clip >= 0,
+            "patience": self.patience >= 0,
+        }
+        bad = [f"{name}={getattr(self, name)}" for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(
+                f"invalid training settings {bad}: epochs and batch_size must be >= 1, "
+                "learning_rate > 0, the rest >= 0"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer '{self.optimizer}'; choose one of {OPTIMIZERS}")
+
+
+@dataclass
+class History:
+    """Per-epoch losses, the epoch whose weights were kept, and why training stopped."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_loss: float = math.inf
+    stopped: str = "completed"  # completed | early_stopping | interrupted
+
+
+def select_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def predict_batches(model: nn.Module, data: WindowDataset) -> torch.Tensor:
+    """Model outputs for every window of `data`, (M, O), in eval mode without gradients."""
+    device = next(model.parameters(), torch.empty(0)).device
+    outputs = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(data), EVAL_BATCH):
+            positions = torch.arange(start, min(start + EVAL_BATCH, len(data)))
+            outputs.append(model(data.inputs(positions).to(device)).float().cpu())
+    model.train(was_training)
+    if not outputs:
+        return torch.zeros((0, 1))
+    return torch.cat(outputs)
+
+
+def evaluate_loss(model: nn.Module, data: WindowDataset, loss_fn: LossFunction) -> float:
+    """Mean loss over all windows of `data`, weighted by batch size."""
+    forecast = predict_batches(model, data)
+    return float(loss_fn(forecast, data.targets[data.ends].cpu()))
+
+
+def fit_model(
+    model: nn.Module,
+    train: WindowDataset,
+    val: WindowDataset | None,
+    *,
+    loss_fn: LossFunction,
+    config: TrainingConfig,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+) -> History:
+    """Train `model` in place and leave it holding the best weights seen."""
+    if len(train) == 0:
+        raise ValueError("no training windows; the training period is shorter than the lookback")
+    device = select_device(config.device)
+    model.to(device)
+    train = train.to(device)
+    optimizer = _make_optimizer(model, config)
+    history = History()
+    best_state = _copy_state(model)
+    start_epoch = 1
+    if resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT_STATE).exists():
+        history, best_state, start_epoch = _load_checkpoint(checkpoint_dir, model, optimizer)
+        log.info("resuming from epoch %d of %s", start_epoch, checkpoint_dir)
+    bad_epochs = start_epoch - 1 - history.best_epoch
+    batches_per_epoch = math.ceil(len(train) / config.batch_size)
+    progress = _progress_bar(config.progress)
+    task = progress.add_task("training", total=config.epochs * batches_per_epoch, status="")
+    progress.update(task, completed=(start_epoch - 1) * batches_per_epoch)
+    try:
+        with progress:
+            for epoch in range(start_epoch, config.epochs + 1):
+                began = time.perf_counter()
+                # a per-epoch seed makes a resumed run identical to an uninterrupted one
+                torch.manual_seed(config.seed * 1_000_003 + epoch)
+                train_loss = _train_epoch(model, train, optimizer, loss_fn, config, progress, task)
+                val_loss = evaluate_loss(model, val, loss_fn) if val is not None else train_loss
+                history.epochs.append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": train_loss,
+                        "val_loss": val_loss,
+                        "seconds": time.perf_counter() - began,
+                    }
+                )
+                if val_loss < history.best_loss:
+                    history.best_loss, history.best_epoch = val_loss, epoch
+                    best_state, bad_epochs = _copy_state(model), 0
+                else:
+                    bad_epochs += 1
+                progress.update(
+                    task,
+                    status=f"epoch {epoch}/{config.epochs} train {train_loss:.4f} "
+                    f"val {val_loss:.4f} best {history.best_loss:.4f}@{history.best_epoch}",
+                )
+                if checkpoint_dir is not None:
+                    _save_checkpoint(checkpoint_dir, model, optimizer, best_state, history, epoch)
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(
+                        f"training loss became {train_loss} at epoch {epoch}; lower the "
+                        "learning_rate or enable grad_clip"
+                    )
+                if config.patience and bad_epochs >= config.patience and val is not None:
+                    history.stopped = "early_stopping"
+                    break
+    except KeyboardInterrupt:
+        history.stopped = "interrupted"
+        log.warning("interrupted: keeping the best weights so far (epoch %d)", history.best_epoch)
+    model.load_state_dict(best_state)
+    return history
+
+
+def _train_epoch(
+    model: nn.Module,
+    train: WindowDataset,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFunction,
+    config: TrainingConfig,
+    progress: Progress,
+    task: Any,
+) -> float:
+    model.train()
+    order = torch.randperm(len(train), device=train.ends.device)
+    total, count = torch.zeros((), device=train.ends.device), 0
+    penalised = [p for name, p in model.named_parameters() if p.ndim > 1 and "weight" in name]
+    for start in range(0, len(train), config.batch_size):
+        inputs, targets = train.batch(order[start : start + config.batch_size])
+        loss = loss_fn(model(inputs), targets)
+        objective = loss
+        if config.l1:
+            objective = objective + config.l1 * sum(p.abs().sum() for p in penalised)
+        if config.l2:
+            objective = objective + config.l2 * sum(p.pow(2).sum() for p in penalised)
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        total += loss.detach() * len(targets)
+        count += len(targets)
+        if (start // config.batch_size) % 50 == 0:
+            progress.update(
+                task, advance=min(50, math.ceil((len(train) - start) / config.batch_size))
+            )
+    return float(total) / count
+
+
+def _make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return optimizer_class(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def _save_checkpoint(
+    directory: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    best_state: dict[str, torch.Tensor],
+    history: History,
+    epoch: int,
+) -> None:
+    """Write weights, best weights, optimiser moments and history; each file atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors |= {f"best.{k}": v.contiguous().cpu() for k, v in best_state.items()}
+    optimizer_state = optimizer.state_dict()
+    for index, state in optimizer_state["state"].items():
+        for name, value in state.items():
+            tensors[f"optimizer.{index}.{name}"] = torch.as_tensor(value).contiguous().cpu()
+    state_json = {
+        "epoch": epoch,
+        "history": asdict(history),
+        "param_groups": optimizer_state["param_groups"],
+    }
+    partial = directory / (CHECKPOINT_WEIGHTS + ".partial")
+    save_file(tensors, str(partial))
+    os.replace(partial, directory / CHECKPOINT_WEIGHTS)
+    partial_json = directory / (CHECKPOINT_STATE + ".partial")
+    partial_json.write_text(json.dumps(state_json))
+    os.replace(partial_json, directory / CHECKPOINT_STATE)
+
+
+def _load_checkpoint(
+    directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[History, dict[str, torch.Tensor], int]:
+    state_json = json.loads((directory / CHECKPOINT_STATE).read_text())
+    device = next(model.parameters()).device
+    tensors = load_file(str(directory / CHECKPOINT_WEIGHTS), device=str(device))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state_json["param_groups"]}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            value = value.cpu() if name == "step" else value  # Adam keeps `step` on the CPU
+            optimizer_state["state"].setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict(optimizer_state)
+    history = History(**state_json["history"])
+    # a checkpoint saved after an interruption still resumes where it stopped
+    history.stopped = "completed"
+    return history, best_state, int(state_json["epoch"]) + 1

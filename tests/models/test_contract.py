@@ -1,0 +1,172 @@
+"""Contract every forecasting model keeps: shapes, gradients, learning, persistence, causality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from deepfin.models import MODELS, NEURAL_MODELS, build_model, model_config
+from deepfin.models.baselines import NaiveForecaster
+from deepfin.models.cnn import CNNForecaster
+
+BATCH, LOOKBACK, N_FEATURES = 5, 12, 3
+
+# every neural model with its defaults, plus the hybrid's attention variant
+NEURAL_CASES = [pytest.param(name, {}, id=name) for name in NEURAL_MODELS] + [
+    pytest.param("hybrid", {"attention": True}, id="hybrid-attention")
+]
+# the baselines too, so a model added to the registry is checked without editing this file
+ALL_CASES = NEURAL_CASES + [
+    pytest.param(name, {}, id=name) for name in MODELS if name not in NEURAL_MODELS
+]
+
+
+def make(name: str, params: dict[str, Any], n_outputs: int = 1) -> nn.Module:
+    """Build `name` at the test sizes."""
+    return build_model(
+        name, n_features=N_FEATURES, lookback=LOOKBACK, n_outputs=n_outputs, params=params
+    )
+
+
+def windows(batch: int = BATCH) -> torch.Tensor:
+    """Random windows (B, T, F)."""
+    return torch.randn(batch, LOOKBACK, N_FEATURES)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize(("name", "params"), ALL_CASES)
+def test_output_shape_and_dtype(name: str, params: dict[str, Any], n_outputs: int) -> None:
+    torch.manual_seed(0)
+    out = make(name, params, n_outputs)(windows())
+    assert out.shape == (BATCH, n_outputs)
+    assert out.dtype == torch.float32
+
+
+@pytest.mark.parametrize(("name", "params"), NEURAL_CASES)
+def test_gradients_reach_every_parameter(name: str, params: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    model = make(name, params, n_outputs=2)
+    model(windows()).pow(2).mean().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None, f"{name}.{param_name} got no gradient"
+        assert param.grad.abs().sum() > 0, f"{name}.{param_name} got an all-zero gradient"
+
+
+@pytest.mark.parametrize(("name", "params"), NEURAL_CASES)
+def test_overfits_one_small_batch(name: str, params: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    model = make(name, params)
+    x, y = windows(16), torch.randn(16, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    start = nn.functional.mse_loss(model(x), y).item()
+    loss = start
+    for _ in range(300):
+        optimizer.zero_grad()
+        batch_loss = nn.functional.mse_loss(model(x), y)
+        batch_loss.backward()
+        optimizer.step()
+        loss = batch_loss.item()
+        if loss < 0.05 * start:
+            break
+    assert loss < 0.05 * start, f"{name}: MSE {start:.4f} -> {loss:.4f}, wanted < 5% of start"
+
+
+@pytest.mark.parametrize(("name", "params"), ALL_CASES)
+def test_safetensors_round_trip_gives_identical_outputs(
+    name: str, params: dict[str, Any], tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = make(name, params, n_outputs=2).eval()
+    if isinstance(model, NaiveForecaster):  # give its buffers something worth saving
+        model.set_forecast(constant=torch.tensor([0.5, -1.0]), source_feature=1)
+    path = tmp_path / "model.safetensors"
+    save_file(model.state_dict(), str(path))
+
+    torch.manual_seed(1)  # a different initialisation, so only the loaded weights can match
+    config = model_config(model)
+    sizes = {key: config.pop(key) for key in ("n_features", "lookback", "n_outputs")}
+    rebuilt = build_model(name, **sizes, params=config)
+    rebuilt.load_state_dict(load_file(str(path)))
+    rebuilt.eval()
+
+    x = windows()
+    with torch.no_grad():
+        assert torch.equal(model(x), rebuilt(x))
+
+
+@pytest.mark.parametrize(("name", "params"), NEURAL_CASES)
+def test_fixed_seed_gives_identical_training_step(name: str, params: dict[str, Any]) -> None:
+    def one_step() -> dict[str, torch.Tensor]:
+        torch.manual_seed(123)
+        model = make(name, params)
+        x, y = windows(8), torch.randn(8, 1)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+        return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    first, second = one_step(), one_step()
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), f"{name}.{key} differs between runs"
+
+
+@pytest.mark.parametrize(("name", "params"), NEURAL_CASES)
+def test_output_reads_the_whole_window(name: str, params: dict[str, Any]) -> None:
+    # the oldest step must matter, else the lookback is partly wasted
+    torch.manual_seed(0)
+    model = make(name, params).eval()
+    x = windows()
+    perturbed = x.clone()
+    perturbed[:, 0, :] += 1.0
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(perturbed))
+
+
+@pytest.mark.parametrize(("name", "params"), NEURAL_CASES)
+def test_output_depends_on_the_order_of_steps(name: str, params: dict[str, Any]) -> None:
+    # self-attention without positions would be blind to swapping two older steps
+    torch.manual_seed(0)
+    model = make(name, params).eval()
+    x = windows()
+    swapped = x.clone()
+    swapped[:, [0, 1], :] = x[:, [1, 0], :]
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(swapped))
+
+
+@pytest.mark.parametrize("step", [0, 5, LOOKBACK - 2])
+def test_cnn_features_never_read_the_future(step: int) -> None:
+    torch.manual_seed(0)
+    model = build_model("cnn", n_features=N_FEATURES, lookback=LOOKBACK, n_outputs=1).eval()
+    assert isinstance(model, CNNForecaster)
+    x = windows()
+    future_changed = x.clone()
+    future_changed[:, step + 1 :, :] = torch.randn(BATCH, LOOKBACK - step - 1, N_FEATURES)
+    with torch.no_grad():
+        before, after = model.sequence_features(x), model.sequence_features(future_changed)
+    assert before.shape == (BATCH, 32, LOOKBACK)
+    torch.testing.assert_close(before[:, :, : step + 1], after[:, :, : step + 1])
+    # and the test can fail: the step right after does see the change
+    assert not torch.allclose(before[:, :, step + 1], after[:, :, step + 1])
+
+
+def test_cnn_receptive_field_is_exact() -> None:
+    torch.manual_seed(0)
+    params = {"kernel_size": 2, "num_levels": 2}
+    model = make("cnn", params).eval()
+    assert isinstance(model, CNNForecaster)
+    field = model.config.receptive_field  # 1 + 2 * (2 - 1) * (1 + 2) = 7
+    assert field == 7
+    x = windows()
+    inside, outside = x.clone(), x.clone()
+    inside[:, LOOKBACK - field, :] += 1.0
+    outside[:, LOOKBACK - field - 1, :] += 1.0
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(inside))
+        assert torch.equal(model(x), model(outside))
