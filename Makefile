@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/deepfin forecast --model hybrid
+	$(BIN)/deepfin forecast --config configs/hybrid_sp500.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

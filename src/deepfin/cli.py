@@ -81,6 +81,20 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+HEADINGS = {
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "mape": "MAPE %",
+    "directional_accuracy": "hit rate",
+    "r2_oos": "R2 oos",
+    "dm_p_value": "DM p",
+    "ic_mean": "IC",
+    "icir": "ICIR",
+    "rank_ic_mean": "Rank IC",
+    "rank_icir": "Rank ICIR",
+}
+
+
 def _metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
     columns = ["mae", "rmse", "mape", "directional_accuracy", "r2_oos", "dm_p_value"]
     if any("ic_mean" in row for row in metrics.values()):
@@ -88,11 +102,29 @@ def _metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
     table = Table(title=title)
     table.add_column("model")
     for column in columns:
-        table.add_column(column, justify="right")
+        table.add_column(HEADINGS[column], justify="right")
     for name, row in metrics.items():
-        cells = [_format(row.get(column)) for column in columns]
-        table.add_row(name, *cells)
+        table.add_row(name, *[_format(row.get(column)) for column in columns])
     return table
+
+
+def _verdict(model: str, metrics: dict[str, dict[str, float]]) -> str:
+    """One sentence on whether the model beat the naive forecast, and how surely."""
+    row, naive = metrics[model], metrics["naive"]
+    if model == "naive":
+        return "naive is the random walk: the benchmark itself"
+    better = row["rmse"] < naive["rmse"]
+    significant = row["dm_p_value"] < 0.05
+    if better and significant:
+        return f"{model} beats the naive forecast (Diebold-Mariano p={row['dm_p_value']:.3g})"
+    if better:
+        return (
+            f"{model} has a lower RMSE than the naive forecast, but not significantly "
+            f"(Diebold-Mariano p={row['dm_p_value']:.3g})"
+        )
+    return (
+        f"{model} does not beat the naive forecast (RMSE {row['rmse']:.4g} vs {naive['rmse']:.4g})"
+    )
 
 
 def _format(value: Any) -> str:
@@ -197,6 +229,7 @@ def forecast(
             f"(validation loss {history.best_loss:.4f}); stopped: {history.stopped}"
         )
     console.print(_metrics_table(forecaster.metrics_, "test period: model vs baselines"))
+    console.print(_verdict(run_config.forecast.model, forecaster.metrics_))
     console.print(f"run folder: {folder}")
 
 
@@ -244,10 +277,28 @@ def compare(
     except USER_ERRORS as error:
         _fail(error)
         return
+    shown = [
+        column
+        for column in (
+            "model",
+            "rmse",
+            "mae",
+            "directional_accuracy",
+            "r2_oos",
+            "dm_p_value",
+            "ic_mean",
+            "rank_ic_mean",
+            "rank_icir",
+            "seconds",
+        )
+        if board[column].null_count() < board.height
+    ]
     table = Table(title=f"leaderboard on {run_config.data.source} (test period)")
-    for heading in board.columns:
-        table.add_column(heading, justify="left" if heading == "model" else "right")
-    for row in board.iter_rows():
+    for heading in shown:
+        table.add_column(
+            HEADINGS.get(heading, heading), justify="left" if heading == "model" else "right"
+        )
+    for row in board.select(shown).iter_rows():
         table.add_row(*[_format(value) for value in row])
     console.print(table)
     console.print(f"leaderboard: {folder / 'leaderboard.csv'}")

@@ -71,8 +71,9 @@ def load_config(
         if not path.exists():
             raise ConfigError(f"no config file at {path}")
         try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as error:
+            # TOML is UTF-8 by definition, whatever the locale says
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path} is not valid TOML: {error}") from error
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.rpartition(".")
@@ -108,7 +109,11 @@ def _build(raw: dict[str, Any], *, source: str) -> RunConfig:
         except (TypeError, ValueError) as error:
             raise ConfigError(f"[{name}] in {source}: {error}") from error
     if "runs_dir" in raw:
-        built["runs_dir"] = str(raw["runs_dir"])
+        if not isinstance(raw["runs_dir"], str):
+            raise ConfigError(
+                f"runs_dir = {raw['runs_dir']!r} in {source} has the wrong type; expected str"
+            )
+        built["runs_dir"] = raw["runs_dir"]
     return RunConfig(**built)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -161,9 +162,11 @@ def fit_model(
                 )
                 if checkpoint_dir is not None:
                     _save_checkpoint(checkpoint_dir, model, optimizer, best_state, history, epoch)
-                if not math.isfinite(train_loss):
+                if not math.isfinite(train_loss) or not math.isfinite(val_loss):
+                    model.load_state_dict(best_state)
                     raise FloatingPointError(
-                        f"training loss became {train_loss} at epoch {epoch}; lower the "
+                        f"loss became non-finite at epoch {epoch} (train {train_loss}, "
+                        f"validation {val_loss}); check the data for NaN, lower the "
                         "learning_rate or enable grad_clip"
                     )
                 if config.patience and bad_epochs >= config.patience and val is not None:
@@ -258,7 +261,7 @@ def _save_checkpoint(
         "param_groups": optimizer_state["param_groups"],
     }
     partial = directory / (CHECKPOINT_WEIGHTS + ".partial")
-    save_file(tensors, str(partial))
+    save_file(tensors, str(partial), metadata={"epoch": str(epoch)})
     os.replace(partial, directory / CHECKPOINT_WEIGHTS)
     partial_json = directory / (CHECKPOINT_STATE + ".partial")
     partial_json.write_text(json.dumps(state_json))
@@ -270,7 +273,16 @@ def _load_checkpoint(
 ) -> tuple[History, dict[str, torch.Tensor], int]:
     state_json = json.loads((directory / CHECKPOINT_STATE).read_text())
     device = next(model.parameters()).device
-    tensors = load_file(str(directory / CHECKPOINT_WEIGHTS), device=str(device))
+    weights_path = directory / CHECKPOINT_WEIGHTS
+    with safe_open(str(weights_path), framework="pt") as handle:
+        weights_epoch = int((handle.metadata() or {}).get("epoch", -1))
+    if weights_epoch != state_json["epoch"]:
+        # the run stopped between the two writes: the weights are one epoch ahead
+        raise RuntimeError(
+            f"checkpoint in {directory} is inconsistent (weights of epoch {weights_epoch}, "
+            f"state of epoch {state_json['epoch']}); delete it and train from scratch"
+        )
+    tensors = load_file(str(weights_path), device=str(device))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state_json["param_groups"]}

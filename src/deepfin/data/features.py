@@ -51,21 +51,22 @@ def _feature_expr(name: str) -> pl.Expr:
         gain = change.clip(lower_bound=0).rolling_mean(window)
         loss = (-change).clip(lower_bound=0).rolling_mean(window)
         total = gain + loss
-        return pl.when(total > 0).then(100 * gain / total).otherwise(50.0)
+        # a null total (warm-up) stays null: a made-up 50 would pass as real history
+        return pl.when(total > 0).then(100 * gain / total).when(total == 0).then(50.0)
     volume = pl.col("volume").log1p()
     spread = volume.rolling_std(window)
     centred = volume - volume.rolling_mean(window)
-    return pl.when(spread > 0).then(centred / spread).otherwise(0.0)
+    return pl.when(spread > 0).then(centred / spread).when(spread == 0).then(0.0)
 
 
 def feature_warmup(features: tuple[str, ...]) -> int:
     """Leading rows per ticker whose features are undefined (not enough history)."""
     warmup = 0
     for name in features:
+        # validates every name (a window that is missing, extra or < 2 included)
+        _feature_expr(name)
         match = _FEATURE_PATTERN.match(name)
-        if match is None:
-            _feature_expr(name)  # raises the error that names the valid features
-            continue
+        assert match is not None  # _feature_expr accepted the name
         kind, window_text = match.groups()
         window = int(window_text or 0)
         rows = {"log_return": 1, "hl_range": 0, "volume_z": window - 1}.get(kind, window)

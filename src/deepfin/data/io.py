@@ -57,7 +57,11 @@ def _load_frame(source: PriceSource) -> pl.DataFrame:
     elif isinstance(source, str | Path):
         frame = _read_file(Path(source))
     elif type(source).__module__.startswith("pandas"):
-        pandas_frame = source.reset_index() if _has_named_index(source) else source
+        pandas_frame = source
+        if _has_named_index(source):
+            pandas_frame = source.reset_index()
+        elif _has_date_index(source) and "date" not in source.columns:
+            pandas_frame = source.reset_index(names="date")
         frame = pl.from_pandas(pandas_frame)
     else:
         raise DataError(
@@ -72,6 +76,11 @@ def _load_frame(source: PriceSource) -> pl.DataFrame:
 def _has_named_index(frame: Any) -> bool:
     # arch's and yfinance's frames keep the date in the index
     return frame.index.name is not None or "Date" in (frame.index.names or [])
+
+
+def _has_date_index(frame: Any) -> bool:
+    # an unnamed DatetimeIndex (e.g. from pd.date_range) still holds the dates
+    return str(frame.index.dtype).startswith("datetime")
 
 
 def _read_file(path: Path) -> pl.DataFrame:
@@ -133,7 +142,13 @@ def _parse_dates(frame: pl.DataFrame) -> pl.DataFrame:
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         parsed = frame["date"]
     elif dtype == pl.String:
-        parsed = frame["date"].str.to_datetime(strict=False)
+        try:
+            parsed = frame["date"].str.to_datetime(strict=False)
+        except pl.exceptions.ComputeError as error:  # no format fits even the first date
+            raise DataError(
+                f"dates such as {frame['date'].drop_nulls().head(1).to_list()} could not be "
+                "parsed; use ISO dates such as 2018-02-07"
+            ) from error
         bad = frame.filter(parsed.is_null() & frame["date"].is_not_null())
         if bad.height:
             raise DataError(

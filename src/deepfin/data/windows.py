@@ -31,7 +31,10 @@ class WindowDataset:
         self.ends = ends
         self.lookback = lookback
         # a strided view, not a copy: row i of the view is the window starting at row i
-        self._windows = features.unfold(0, lookback, 1)  # (rows, F) -> (rows-T+1, F, T)
+        if len(features) >= lookback:
+            self._windows = features.unfold(0, lookback, 1)  # (rows, F) -> (rows-T+1, F, T)
+        else:  # too few rows for any window; unfold would raise instead of giving none
+            self._windows = features.new_empty((0, features.shape[1], lookback))
 
     def __len__(self) -> int:
         return len(self.ends)

@@ -22,12 +22,15 @@ from deepfin.metrics import forecast_metrics, panel_ic_metrics
 from deepfin.models import MODELS, NEURAL_MODELS, build_model
 from deepfin.models.baselines import LinearForecaster
 from deepfin.tasks.base import Estimator
-from deepfin.training import History, TrainingConfig, fit_model, predict_batches
+from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model, predict_batches
 
 log = logging.getLogger(__name__)
 
 LOSSES = ("mse", "huber")
-MIN_PANEL_NAMES = 5  # tickers per date below which a cross-sectional IC means nothing
+MIN_PANEL_NAMES = 5
+# ridge penalties tried for the linear baseline; a fair baseline is tuned like the model is
+RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0)
+DEFAULT_RIDGE_ALPHA = 1.0  # tickers per date below which a cross-sectional IC means nothing
 
 
 @dataclass(frozen=True)
@@ -150,9 +153,7 @@ class Forecaster(Estimator):
                 f"lookback + horizon + warm-up = {self.min_rows} rows per ticker"
             )
         n_features = train_data.features.shape[1]
-        linear = build_model("linear", n_features=n_features, lookback=cfg.lookback, n_outputs=1)
-        assert isinstance(linear, LinearForecaster)
-        self.linear_ = linear.fit_closed_form(_batches(train_data))
+        self.linear_ = _fit_linear(train_data, val_data, lookback=cfg.lookback)
         if cfg.model == "linear":
             self.model_ = self.linear_
             return self
@@ -352,6 +353,28 @@ def _ticker_codes(frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
 def _labelled(rows: _Rows) -> WindowDataset:
     ends = rows.data.ends[torch.from_numpy(rows.labelled)]
     return WindowDataset(rows.data.features, rows.data.targets, ends, lookback=rows.data.lookback)
+
+
+def _fit_linear(
+    train: WindowDataset, val: WindowDataset | None, *, lookback: int
+) -> LinearForecaster:
+    """Ridge regression on the window; the penalty is chosen on the validation period."""
+    best: tuple[float, LinearForecaster] | None = None
+    for alpha in RIDGE_ALPHAS if val is not None else (DEFAULT_RIDGE_ALPHA,):
+        linear = build_model(
+            "linear",
+            n_features=train.features.shape[1],
+            lookback=lookback,
+            n_outputs=1,
+            params={"ridge_alpha": alpha},
+        )
+        assert isinstance(linear, LinearForecaster)
+        linear.fit_closed_form(_batches(train))
+        score = evaluate_loss(linear, val, nn.functional.mse_loss) if val is not None else 0.0
+        if best is None or score < best[0]:
+            best = (score, linear)
+    assert best is not None
+    return best[1]
 
 
 def _batches(data: WindowDataset, size: int = 8192) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

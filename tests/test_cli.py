@@ -1,0 +1,132 @@
+"""End-to-end: the `deepfin` command on the built-in data and on files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from deepfin.cli import app
+from deepfin.config import load_config
+from deepfin.tasks.runs import load_run_data, split_run_data
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result
+
+
+def test_data_list_shows_the_built_in_sets():
+    result = invoke("data", "list")
+    assert result.exit_code == 0
+    assert "sp500" in result.output and "arch" in result.output
+
+
+@pytest.mark.slow
+def test_forecast_on_built_in_data_then_predict_reproduces_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    result = invoke(
+        "forecast", "--model", "lstm", "--epochs", "1", "--no-progress", "--run-dir", str(run_dir)
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("lstm", "linear", "naive", "dm_p_value", "run folder"):
+        assert name in result.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"lstm", "linear", "naive"}
+    saved = pl.read_parquet(run_dir / "predictions.parquet")
+
+    # the test period exactly as the run saw it, as a CSV a user would hand to predict
+    config = load_config(None, {"forecast.model": "lstm"})
+    test = split_run_data(load_run_data(config.data), config).test
+    test.write_csv(tmp_path / "test.csv")
+    out = tmp_path / "forecasts.parquet"
+    result = invoke(
+        "predict", "--run", str(run_dir), "--data", str(tmp_path / "test.csv"), "--output", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    joined = saved.join(pl.read_parquet(out), on=["date", "ticker"])
+    assert joined.height == saved.height
+    np.testing.assert_allclose(
+        joined["lstm_log_return"], joined["forecast_log_return"], rtol=0, atol=1e-7
+    )
+
+
+def test_forecast_resume_continues_the_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    common = [
+        "forecast",
+        "--model",
+        "gru",
+        "--max-tickers",
+        "1",
+        "--lookback",
+        "10",
+        "--patience",
+        "0",
+        "--no-progress",
+        "--run-dir",
+        str(run_dir),
+    ]
+    assert invoke(*common, "--epochs", "1").exit_code == 0
+    result = invoke(*common, "--epochs", "2", "--resume")
+    assert result.exit_code == 0, result.output
+    history = pl.read_csv(run_dir / "history.csv")
+    assert history["epoch"].to_list() == [1, 2]
+
+
+def test_compare_prints_one_row_per_model(tmp_path):
+    result = invoke(
+        "compare",
+        "--models",
+        "linear,naive,cnn",
+        "--epochs",
+        "1",
+        "--lookback",
+        "10",
+        "--no-progress",
+        "--run-dir",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    board = pl.read_csv(tmp_path / "leaderboard.csv")
+    assert sorted(board["model"].to_list()) == ["cnn", "linear", "naive"]
+    assert board["rmse"].is_finite().all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["forecast", "--data", "nowhere.csv"], "no file at nowhere.csv"),
+        (["forecast", "--model", "lstmm"], "unknown model 'lstmm'"),
+        (["forecast", "--features", "log_return,magic_7"], "unknown feature 'magic_7'"),
+        (["forecast", "--param", "hidden_size"], "needs the form key=value"),
+        (["forecast", "--model", "lstm", "--param", "hiden_size=3"], "hiden_size"),
+        (["forecast", "--resume"], "--resume needs --run-dir"),
+        (["compare", "--models", "lstm,foo"], "unknown model(s) ['foo']"),
+        (["predict", "--run", "missing_run", "--data", "sp500"], "is missing"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_exit_code_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args, "--no-progress") if args[0] == "forecast" else invoke(*args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_config_file_drives_a_run(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text(
+        '[data]\nsource = "sp500"\n[forecast]\nmodel = "linear"\nlookback = 5\n'
+        "[training]\nprogress = false\n"
+    )
+    result = invoke("forecast", "--config", str(config), "--run-dir", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert saved["model"] == "linear" and saved["lookback"] == 5
+    assert dataclasses.is_dataclass(load_config(config).forecast)
