@@ -35,7 +35,7 @@ def test_forecast_on_built_in_data_then_predict_reproduces_the_run(tmp_path):
         "forecast", "--model", "lstm", "--epochs", "1", "--no-progress", "--run-dir", str(run_dir)
     )
     assert result.exit_code == 0, result.output
-    for name in ("lstm", "linear", "naive", "dm_p_value", "run folder"):
+    for name in ("lstm", "linear", "naive", "DM p", "Diebold-Mariano", "run folder"):
         assert name in result.output
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"lstm", "linear", "naive"}

@@ -208,12 +208,26 @@ def _check_order(frame: pl.DataFrame) -> None:
 
 
 def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int) -> pl.DataFrame:
-    """Forward-fill gaps of up to `ffill_limit` rows per ticker; drop tickers with more."""
+    """Forward-fill gaps of up to `ffill_limit` rows per ticker; drop tickers with more.
+
+    Leading rows that precede a ticker's first complete row cannot be filled and are dropped.
+    """
     fields = [field for field in NUMERIC_FIELDS if field in frame.columns]
     frame = frame.with_columns(pl.col(field).fill_nan(None) for field in fields)
     filled = frame.with_columns(
         pl.col(field).forward_fill(limit=ffill_limit).over("ticker") for field in fields
     )
+    # rows before a ticker's first complete row have nothing to fill from: they go, the ticker stays
+    complete = pl.all_horizontal(pl.col(fields).is_not_null())
+    started = complete.cast(pl.Int32).cum_max().over("ticker").cast(pl.Boolean)
+    leading = filled.filter(~started)
+    if leading.height:
+        log.info(
+            "dropping %d leading row(s) with missing values in %d ticker(s)",
+            leading.height,
+            leading["ticker"].n_unique(),
+        )
+        filled = filled.filter(started)
     still_missing = filled.filter(pl.any_horizontal(pl.col(fields).is_null()))
     if still_missing.height:
         dropped = still_missing["ticker"].unique(maintain_order=True).to_list()
