@@ -8,6 +8,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
+
+# the models under test are small: one thread is faster than two fighting over two cores,
+# and it keeps the suite's timing steady when the machine is busy
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
