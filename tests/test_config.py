@@ -12,12 +12,12 @@ from deepfin.config import (
     SECTIONS,
     ConfigError,
     DataConfig,
+    ForecastConfig,
     RunConfig,
     SplitConfig,
     load_config,
 )
 from deepfin.models import hyperparameters
-from deepfin.tasks.forecasting import ForecastConfig
 from deepfin.training import TrainingConfig
 
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"

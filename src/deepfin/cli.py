@@ -16,6 +16,7 @@ from deepfin.config import ConfigError, RunConfig, load_config
 from deepfin.data.io import DataError, read_prices
 from deepfin.data.samples import SAMPLES
 from deepfin.models import MODELS
+from deepfin.report.forecast import build_compare_report, build_report, verdict
 from deepfin.tasks.base import NotFittedError
 from deepfin.tasks.forecasting import Forecaster
 from deepfin.tasks.runs import new_run_dir, run_compare, run_forecast
@@ -32,6 +33,9 @@ DataOption = Annotated[
 ]
 ColumnOption = Annotated[
     list[str] | None, typer.Option("--column", help="Column role=name, e.g. close='Adj Close'.")
+]
+ReportOption = Annotated[
+    bool, typer.Option("--report/--no-report", help="Write report.html into the run folder.")
 ]
 ParamOption = Annotated[
     list[str] | None, typer.Option("--param", help="Model hyperparameter key=value.")
@@ -108,25 +112,6 @@ def _metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
     return table
 
 
-def _verdict(model: str, metrics: dict[str, dict[str, float]]) -> str:
-    """One sentence on whether the model beat the naive forecast, and how surely."""
-    row, naive = metrics[model], metrics["naive"]
-    if model == "naive":
-        return "naive is the random walk: the benchmark itself"
-    better = row["rmse"] < naive["rmse"]
-    significant = row["dm_p_value"] < 0.05
-    if better and significant:
-        return f"{model} beats the naive forecast (Diebold-Mariano p={row['dm_p_value']:.3g})"
-    if better:
-        return (
-            f"{model} has a lower RMSE than the naive forecast, but not significantly "
-            f"(Diebold-Mariano p={row['dm_p_value']:.3g})"
-        )
-    return (
-        f"{model} does not beat the naive forecast (RMSE {row['rmse']:.4g} vs {naive['rmse']:.4g})"
-    )
-
-
 def _format(value: Any) -> str:
     if value is None:
         return "-"
@@ -173,6 +158,7 @@ def forecast(
         Path | None, typer.Option(help="Run folder (default runs/<time>-<model>).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Resume from run-dir's checkpoint.")] = False,
+    report: ReportOption = True,
 ) -> None:
     """Train a model, evaluate it next to naive and linear baselines, save a run folder."""
     try:
@@ -229,7 +215,9 @@ def forecast(
             f"(validation loss {history.best_loss:.4f}); stopped: {history.stopped}"
         )
     console.print(_metrics_table(forecaster.metrics_, "test period: model vs baselines"))
-    console.print(_verdict(run_config.forecast.model, forecaster.metrics_))
+    console.print(verdict(run_config.forecast.model, forecaster.metrics_))
+    if report:
+        console.print(f"report: {build_report(folder)}")
     console.print(f"run folder: {folder}")
 
 
@@ -252,6 +240,7 @@ def compare(
     run_dir: Annotated[
         Path | None, typer.Option(help="Folder (default runs/<time>-compare).")
     ] = None,
+    report: ReportOption = True,
 ) -> None:
     """Fit several models on one split and print one leaderboard."""
     try:
@@ -302,6 +291,8 @@ def compare(
         table.add_row(*[_format(value) for value in row])
     console.print(table)
     console.print(f"leaderboard: {folder / 'leaderboard.csv'}")
+    if report:
+        console.print(f"report: {build_compare_report(folder)}")
 
 
 @app.command()
@@ -329,6 +320,20 @@ def predict(
         forecasts.write_csv(destination)
     console.print(forecasts.tail(5))
     console.print(f"{forecasts.height} forecast(s) written to {destination}")
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder of forecast, compare or backtest.")],
+) -> None:
+    """Write report.html into a run folder."""
+    try:
+        is_compare = (run_dir / "leaderboard.csv").exists()
+        path = build_compare_report(run_dir) if is_compare else build_report(run_dir)
+    except USER_ERRORS as error:
+        _fail(error)
+        return
+    console.print(f"report: {path}")
 
 
 @data_app.command("list")

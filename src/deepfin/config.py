@@ -10,8 +10,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepfin.tasks.forecasting import ForecastConfig
+from deepfin.data.features import DEFAULT_FEATURES
+from deepfin.models import MODELS
 from deepfin.training import TrainingConfig
+
+LOSSES = ("mse", "huber")
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """What to forecast and from what: the model, window, features, target and scaling."""
+
+    model: str = "hybrid"
+    lookback: int = 30
+    horizon: int = 1
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    target: str = "log_return"
+    scaler: str = "standard"
+    scale_per_ticker: bool = False
+    loss: str = "mse"
+    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    max_abs_log_return: float = 0.4  # one-day moves beyond this are flagged as bad data
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model '{self.model}'; choose one of {sorted(MODELS)}")
+        if self.lookback < 1 or self.horizon < 1:
+            raise ValueError(
+                f"lookback={self.lookback} and horizon={self.horizon} must both be >= 1"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss '{self.loss}'; choose one of {list(LOSSES)}")
+        if self.max_abs_log_return <= 0:
+            raise ValueError(f"max_abs_log_return must be > 0, got {self.max_abs_log_return}")
+        object.__setattr__(self, "features", tuple(self.features))
 
 
 @dataclass(frozen=True)

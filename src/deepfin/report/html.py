@@ -20,7 +20,9 @@ table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 caption { text-align: left; font-weight: 600; padding: 0.3rem 0; }
-p.note { color: #555; } pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
+p.note { color: #555; }
+p.render-error { color: #b00; font-weight: 600; }
+pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
 """
 
 
@@ -74,6 +76,11 @@ def render_page(title: str, sections: Sequence[Section]) -> str:
         # plotly.js inline, once: the page must open offline and make no requests
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        # a chart that fails to draw says so on the page instead of leaving a blank
+        "<script>window.addEventListener('error', function (event) {"
+        " var note = document.createElement('p'); note.className = 'render-error';"
+        " note.textContent = 'A chart failed to render: ' + event.message;"
+        " document.body.prepend(note); });</script>",
     ]
     for section in sections:
         parts.append(f"<section><h2>{html.escape(section.heading)}</h2>")

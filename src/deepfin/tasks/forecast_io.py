@@ -11,11 +11,12 @@ import torch
 from torch import nn
 
 from deepfin import __version__
+from deepfin.config import ForecastConfig
 from deepfin.data.scaling import Scaler
 from deepfin.models import DATA_SIZES, build_model, model_config
 from deepfin.models.baselines import LinearForecaster
 from deepfin.tasks.base import read_json, read_tensors, write_json, write_tensors
-from deepfin.tasks.forecasting import ForecastConfig, Forecaster
+from deepfin.tasks.forecasting import Forecaster
 from deepfin.training import History, TrainingConfig
 
 CONFIG = "config.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,52 +15,23 @@ import polars as pl
 import torch
 from torch import nn
 
+from deepfin.config import ForecastConfig
 from deepfin.data.features import DEFAULT_FEATURES, add_features, add_target, feature_warmup
 from deepfin.data.io import DataError, PriceSource, read_prices
 from deepfin.data.scaling import Scaler
 from deepfin.data.windows import WindowDataset, window_ends
-from deepfin.metrics import forecast_metrics, panel_ic_metrics
-from deepfin.models import MODELS, NEURAL_MODELS, build_model
+from deepfin.models import NEURAL_MODELS, build_model
 from deepfin.models.baselines import LinearForecaster
 from deepfin.tasks.base import Estimator
+from deepfin.tasks.forecast_eval import prediction_table, score_predictions
 from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model, predict_batches
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("mse", "huber")
 MIN_PANEL_NAMES = 5
 # ridge penalties tried for the linear baseline; a fair baseline is tuned like the model is
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0)
 DEFAULT_RIDGE_ALPHA = 1.0  # tickers per date below which a cross-sectional IC means nothing
-
-
-@dataclass(frozen=True)
-class ForecastConfig:
-    """What to forecast and from what: the model, window, features, target and scaling."""
-
-    model: str = "hybrid"
-    lookback: int = 30
-    horizon: int = 1
-    features: tuple[str, ...] = DEFAULT_FEATURES
-    target: str = "log_return"
-    scaler: str = "standard"
-    scale_per_ticker: bool = False
-    loss: str = "mse"
-    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    max_abs_log_return: float = 0.4  # one-day moves beyond this are flagged as bad data
-
-    def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model '{self.model}'; choose one of {sorted(MODELS)}")
-        if self.lookback < 1 or self.horizon < 1:
-            raise ValueError(
-                f"lookback={self.lookback} and horizon={self.horizon} must both be >= 1"
-            )
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss '{self.loss}'; choose one of {list(LOSSES)}")
-        if self.max_abs_log_return <= 0:
-            raise ValueError(f"max_abs_log_return must be > 0, got {self.max_abs_log_return}")
-        object.__setattr__(self, "features", tuple(self.features))
 
 
 @dataclass
@@ -127,8 +99,12 @@ class Forecaster(Estimator):
         *,
         checkpoint_dir: Path | None = None,
         resume: bool = False,
+        warm_start: nn.Module | None = None,
     ) -> Forecaster:
-        """Fit scalers on `train` only, then the model; `val` drives early stopping."""
+        """Fit scalers on `train` only, then the model; `val` drives early stopping.
+
+        `warm_start`: a model of the same architecture whose weights training starts from.
+        """
         cfg = self.config
         train_frame = self._drop_short_tickers(self._featurize(read_prices(train)))
         raw_inputs = train_frame.select(cfg.features).to_numpy().astype(np.float64)
@@ -166,6 +142,8 @@ class Forecaster(Estimator):
             n_outputs=1,
             params=cfg.model_params,
         )
+        if warm_start is not None:
+            self.model_.load_state_dict(warm_start.state_dict())
         if cfg.model in NEURAL_MODELS:
             loss_fn = nn.HuberLoss() if cfg.loss == "huber" else nn.MSELoss()
             self.history_ = fit_model(
@@ -281,53 +259,36 @@ class Forecaster(Estimator):
         )
 
     # ------------------------------------------------------------------------ evaluate
-    def evaluate(self, test: PriceSource) -> dict[str, Any]:
-        """Metrics of the model, the linear and the naive baseline on the test period."""
+    def evaluate(
+        self, test: PriceSource, *, origins: tuple[dt.date, dt.date] | None = None
+    ) -> dict[str, Any]:
+        """Metrics of the model, the linear and the naive baseline on the test period.
+
+        `origins` (first, last) keeps only forecasts made on those dates; earlier rows of
+        `test` then serve as input history only, later ones only to know the outcome.
+        """
         self.check_is_fitted()
         rows = self._rows(self._featurize(read_prices(test)))
-        keep = rows.labelled
+        keep = rows.labelled.copy()
+        if origins is not None:
+            dates = rows.frame["date"].to_numpy()[rows.data.ends.numpy()]
+            keep &= (dates >= np.datetime64(origins[0])) & (dates <= np.datetime64(origins[1]))
         if not keep.any():
             raise DataError(
                 f"the test period has no labelled window; it needs at least {self.min_rows} "
                 "rows per ticker"
             )
-        ends = rows.data.ends.numpy()[keep]
-        table = rows.frame[ends]
-        close = table["close"].to_numpy()
-        actual_price = table["future_close"].to_numpy()
-        actual_return = np.log(actual_price / close)
+        close = rows.frame["close"].to_numpy()[rows.data.ends.numpy()[keep]]
         forecasts = {
-            self.config.model: self._forecast(rows, self.model_)[keep],
-            "linear": self._forecast(rows, self.linear_)[keep],
-            "naive": self._forecast(rows, None)[keep],
+            self.config.model: self._as_return(self._forecast(rows, self.model_)[keep], close),
+            "linear": self._as_return(self._forecast(rows, self.linear_)[keep], close),
+            "naive": np.zeros(len(close)),
         }
-        columns = {"actual_log_return": actual_return, "actual_price": actual_price}
-        metrics: dict[str, Any] = {}
-        panel = table["ticker"].n_unique() >= MIN_PANEL_NAMES
-        for name, raw in forecasts.items():
-            forecast_return = self._as_return(raw, close)
-            forecast_price = close * np.exp(forecast_return)
-            metrics[name] = forecast_metrics(
-                actual_price=actual_price,
-                forecast_price=forecast_price,
-                naive_price=close,
-                actual_return=actual_return,
-                forecast_return=forecast_return,
-                horizon=self.config.horizon,
-            )
-            if panel and name != "naive":
-                metrics[name] |= panel_ic_metrics(
-                    dates=table["date"].to_numpy(),
-                    actual_return=actual_return,
-                    forecast_return=forecast_return,
-                )
-            columns[f"{name}_log_return"] = forecast_return
-            columns[f"{name}_price"] = forecast_price
-        self.metrics_ = metrics
-        self.predictions_ = table.select("date", "ticker", "close").with_columns(
-            pl.Series(name, values) for name, values in columns.items()
+        self.predictions_ = prediction_table(rows.frame[rows.data.ends.numpy()[keep]], forecasts)
+        self.metrics_ = score_predictions(
+            self.predictions_, list(forecasts), horizon=self.config.horizon
         )
-        return metrics
+        return self.metrics_
 
     # ---------------------------------------------------------------------- save, load
     def save(self, run_dir: Path | str) -> Path:

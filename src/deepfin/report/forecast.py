@@ -1,0 +1,298 @@
+"""The report of a forecast, compare or backtest run folder: metrics, charts, verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from deepfin.metrics import cross_sectional_ic
+from deepfin.report.html import Section, Table, write_report
+
+REPORT = "report.html"
+MAX_TICKERS_SHOWN = 3
+ROLLING_IC_DAYS = 21
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def verdict(model: str, metrics: dict[str, dict[str, Any]]) -> str:
+    """One sentence on whether the model beat the naive forecast, and how surely."""
+    if model in ("naive",):
+        return "naive is the random walk: the benchmark itself"
+    row, naive = metrics[model], metrics["naive"]
+    p_value = row.get("dm_p_value")
+    if row["rmse"] < naive["rmse"] and p_value is not None and p_value < 0.05:
+        return f"{model} beats the naive forecast (Diebold-Mariano p={p_value:.3g})"
+    if row["rmse"] < naive["rmse"]:
+        return (
+            f"{model} has a lower RMSE than the naive forecast, but not significantly "
+            f"(Diebold-Mariano p={p_value:.3g})"
+        )
+    return (
+        f"{model} does not beat the naive forecast (RMSE {row['rmse']:.4g} vs {naive['rmse']:.4g})"
+    )
+
+
+def metrics_rows(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows: one per model, the headline metrics as columns."""
+    columns = [
+        "mae",
+        "rmse",
+        "mape",
+        "directional_accuracy",
+        "r2_oos",
+        "dm_statistic",
+        "dm_p_value",
+    ]
+    columns += ["ic_mean", "icir", "rank_ic_mean", "rank_icir"]
+    present = [c for c in columns if any(c in row for row in metrics.values())]
+    return [{"model": name, **{c: row.get(c) for c in present}} for name, row in metrics.items()]
+
+
+def price_figure(predictions: pl.DataFrame, models: list[str]) -> go.Figure:
+    """Actual vs forecast price for the tickers with the most forecasts."""
+    counts = predictions.group_by("ticker").len().sort(["len", "ticker"], descending=[True, False])
+    figure = go.Figure()
+    for ticker in counts["ticker"].head(MAX_TICKERS_SHOWN):
+        rows = predictions.filter(pl.col("ticker") == ticker).sort("date")
+        figure.add_scatter(
+            x=rows["date"], y=rows["actual_price"], name=f"{ticker} actual", mode="lines"
+        )
+        for name in models:
+            figure.add_scatter(
+                x=rows["date"], y=rows[f"{name}_price"], name=f"{ticker} {name}", mode="lines"
+            )
+    last_dates = predictions["date"].unique().sort().tail(120)
+    # open on the last months, where single forecasts can be told apart; the slider shows all
+    figure.update_xaxes(range=[last_dates[0], last_dates[-1]], rangeslider={"visible": True})
+    figure.update_layout(
+        title="Actual vs forecast price (x: the date the forecast was made)",
+        xaxis_title="forecast origin",
+        yaxis_title="price",
+    )
+    return figure
+
+
+def residual_figure(predictions: pl.DataFrame, models: list[str]) -> go.Figure:
+    """Mean forecast error of the log return per date, per model."""
+    figure = go.Figure()
+    for name in models:
+        daily = (
+            predictions.group_by("date")
+            .agg((pl.col("actual_log_return") - pl.col(f"{name}_log_return")).mean().alias("error"))
+            .sort("date")
+        )
+        figure.add_scatter(x=daily["date"], y=daily["error"], name=name, mode="lines")
+    figure.update_layout(
+        title="Residuals over time (actual - forecast log return)", yaxis_title="log return"
+    )
+    return figure
+
+
+def loss_figure(history: pl.DataFrame) -> go.Figure:
+    """Training and validation loss per epoch."""
+    figure = go.Figure()
+    figure.add_scatter(
+        x=history["epoch"], y=history["train_loss"], name="training", mode="lines+markers"
+    )
+    figure.add_scatter(
+        x=history["epoch"], y=history["val_loss"], name="validation", mode="lines+markers"
+    )
+    figure.update_layout(title="Loss per epoch", xaxis_title="epoch", yaxis_title="loss")
+    return figure
+
+
+def equity_figure(daily: pl.DataFrame, title: str) -> go.Figure:
+    """Equity curves (growth of 1) and drawdowns of every `*_return` column of `daily`."""
+    figure = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05
+    )
+    for column in [c for c in daily.columns if c.endswith("_return")]:
+        returns = np.nan_to_num(daily[column].to_numpy(), nan=0.0)
+        equity = np.cumprod(1 + returns)
+        drawdown = equity / np.maximum.accumulate(equity) - 1
+        label = column.removesuffix("_return").replace("_", " ")
+        figure.add_scatter(x=daily["date"], y=equity, name=label, mode="lines", row=1, col=1)
+        figure.add_scatter(
+            x=daily["date"], y=drawdown, name=f"{label} drawdown", mode="lines", row=2, col=1
+        )
+    figure.update_layout(title=title)
+    figure.update_yaxes(title_text="growth of 1", row=1, col=1)
+    figure.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
+    return figure
+
+
+def rolling_ic_figure(predictions: pl.DataFrame, models: list[str]) -> go.Figure:
+    """Daily cross-sectional IC per model and its rolling mean."""
+    figure = go.Figure()
+    for name in models:
+        ic = cross_sectional_ic(
+            predictions["date"].to_numpy(),
+            predictions["actual_log_return"].to_numpy(),
+            predictions[f"{name}_log_return"].to_numpy(),
+        )
+        rolling = pl.Series(ic["ic"]).rolling_mean(ROLLING_IC_DAYS, min_samples=1)
+        figure.add_scatter(
+            x=ic["date"], y=rolling, name=f"{name} ({ROLLING_IC_DAYS}-day mean)", mode="lines"
+        )
+    figure.add_hline(y=0, line_dash="dot")
+    figure.update_layout(title="Rolling information coefficient", yaxis_title="IC")
+    return figure
+
+
+def fold_figure(folds: pl.DataFrame) -> go.Figure:
+    """RMSE of each model per fold, relative to the naive forecast's."""
+    naive = folds.filter(pl.col("model") == "naive").select(
+        "fold", pl.col("rmse").alias("naive_rmse")
+    )
+    relative = folds.join(naive, on="fold").with_columns(
+        (pl.col("rmse") / pl.col("naive_rmse")).alias("ratio")
+    )
+    figure = go.Figure()
+    for (name,), rows in relative.filter(pl.col("model") != "naive").group_by(
+        "model", maintain_order=True
+    ):
+        figure.add_bar(x=rows["test_start"], y=rows["ratio"], name=str(name))
+    figure.add_hline(y=1, line_dash="dot")
+    figure.update_layout(
+        title="RMSE per fold relative to naive (below 1 beats the random walk)",
+        xaxis_title="fold test start",
+        barmode="group",
+    )
+    return figure
+
+
+def build_report(run_dir: Path | str) -> Path:
+    """Write report.html into a run folder from the files it holds; returns its path."""
+    run_dir = Path(run_dir)
+    config = _read_json(run_dir / "config.json")
+    metrics = _read_json(run_dir / "metrics.json")
+    if config is None or metrics is None:
+        raise FileNotFoundError(
+            f"{run_dir} lacks config.json or metrics.json; report needs a finished run folder"
+        )
+    models = [name for name in metrics if name not in ("linear", "naive")] or list(metrics)[:1]
+    sections = [
+        Section(
+            "Summary",
+            notes=[verdict(name, metrics) for name in models if name != "naive"]
+            + [verdict("linear", metrics)],
+            tables=[
+                Table(
+                    "Test-period metrics (prices: MAE, RMSE, MAPE; returns: the rest)",
+                    metrics_rows(metrics),
+                )
+            ],
+        )
+    ]
+    predictions_path = run_dir / "predictions.parquet"
+    predictions = pl.read_parquet(predictions_path) if predictions_path.exists() else None
+    if predictions is not None:
+        shown = [*models, "linear", "naive"]
+        sections.append(
+            Section(
+                "Forecasts",
+                figures=[
+                    price_figure(predictions, shown),
+                    residual_figure(predictions, [*models, "linear"]),
+                ],
+            )
+        )
+        if predictions["ticker"].n_unique() >= 5:
+            sections.append(
+                Section(
+                    "Cross-sectional ranking",
+                    figures=[rolling_ic_figure(predictions, [*models, "linear"])],
+                )
+            )
+    if (run_dir / "history.csv").exists():
+        history = pl.read_csv(run_dir / "history.csv")
+        if history.height:
+            sections.append(Section("Training", figures=[loss_figure(history)]))
+    backtest = _read_json(run_dir / "backtest.json")
+    if backtest is not None:
+        sections.append(_backtest_section(run_dir, backtest))
+    if (run_dir / "folds.csv").exists():
+        folds = pl.read_csv(run_dir / "folds.csv")
+        sections.append(
+            Section(
+                "Walk-forward folds",
+                tables=[Table("Metrics per fold", folds.to_dicts())],
+                figures=[fold_figure(folds)],
+            )
+        )
+    sections.append(Section("Configuration", preformatted=json.dumps(config, indent=2)))
+    title = f"deepfin {config.get('task', 'forecast')} report: {', '.join(models)}"
+    return write_report(run_dir / REPORT, title, sections)
+
+
+def _backtest_section(run_dir: Path, backtest: dict[str, Any]) -> Section:
+    rows = []
+    for model, by_kind in backtest.get("stats", {}).items():
+        for kind, stats in by_kind.items():
+            rows.append({"strategy": model, "returns": kind, **stats})
+    figures = []
+    daily_path = run_dir / "backtest_daily.parquet"
+    if daily_path.exists():
+        daily = pl.read_parquet(daily_path)
+        figures.append(
+            equity_figure(
+                daily, "Equity and drawdown: strategies before and after costs vs benchmark"
+            )
+        )
+    notes = [backtest["description"]] if "description" in backtest else []
+    return Section(
+        "Strategy backtest",
+        notes=notes,
+        tables=[Table("Strategy statistics", rows)],
+        figures=figures,
+    )
+
+
+def build_compare_report(compare_dir: Path | str) -> Path:
+    """Write report.html for a compare folder: the leaderboard and every model's forecasts."""
+    compare_dir = Path(compare_dir)
+    board_path = compare_dir / "leaderboard.csv"
+    if not board_path.exists():
+        raise FileNotFoundError(f"{board_path} is missing; is {compare_dir} a compare folder?")
+    board = pl.read_csv(board_path)
+    split = (_read_json(compare_dir / "leaderboard.json") or {}).get("split", {})
+    models = board["model"].to_list()
+    tables: list[pl.DataFrame] = []
+    for name in models:
+        path = compare_dir / name / "predictions.parquet"
+        if path.exists():
+            columns = ["date", "ticker", f"{name}_log_return", f"{name}_price"]
+            base = ["close", "actual_log_return", "actual_price"] if not tables else []
+            tables.append(pl.read_parquet(path).select(["date", "ticker", *base, *columns[2:]]))
+    figures = []
+    if tables:
+        joined = tables[0]
+        for table in tables[1:]:
+            joined = joined.join(table, on=["date", "ticker"], how="left")
+        figures.append(price_figure(joined, models))
+        if joined["ticker"].n_unique() >= 5:
+            figures.append(rolling_ic_figure(joined, [m for m in models if m != "naive"]))
+    sections = [
+        Section(
+            "Leaderboard",
+            notes=[f"{part}: {dates}" for part, dates in split.items()]
+            + [
+                "Every model is fitted on the same split; each model's own run folder (and "
+                "report) is in the sub-folder of its name."
+            ],
+            tables=[Table("Test-period metrics, best RMSE first", board.to_dicts())],
+            figures=figures,
+        )
+    ]
+    return write_report(
+        compare_dir / REPORT, f"deepfin compare report: {', '.join(models)}", sections
+    )
