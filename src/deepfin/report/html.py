@@ -95,7 +95,9 @@ def render_page(title: str, sections: Sequence[Section]) -> str:
             parts.append(
                 "<div class='figure'>"
                 + figure.to_html(
-                    full_html=False, include_plotlyjs=False, config={"responsive": True}
+                    full_html=False,
+                    include_plotlyjs=False,
+                    config={"responsive": True, "displaylogo": False},
                 )
                 + "</div>"
             )
