@@ -75,7 +75,7 @@ def make_folds(dates: list[dt.date], config: WalkForwardConfig, *, horizon: int)
     folds: list[Fold] = []
     # the last `horizon` dates have no outcome yet, so no forecast made on them can be scored
     last_origin = n_dates - 1 - horizon
-    for test_start in range(first_test, last_origin, config.refit_every):
+    for test_start in range(first_test, last_origin + 1, config.refit_every):
         test_end = min(test_start + config.refit_every - 1, last_origin)
         val_end = test_start - embargo - 1
         val_start = val_end - config.val_days + 1
