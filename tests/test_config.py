@@ -65,7 +65,7 @@ def test_defaults_without_a_file() -> None:
     assert config.forecast == ForecastConfig()
     assert config.training == TrainingConfig()
     assert config.runs_dir == "runs"
-    assert set(SECTIONS) == {"data", "split", "forecast", "training"}
+    assert set(SECTIONS) == {"data", "split", "forecast", "training", "walk_forward"}
 
 
 def test_a_full_file_loads_into_the_dataclasses(tmp_path: Path) -> None:

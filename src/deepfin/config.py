@@ -15,6 +15,7 @@ from deepfin.models import MODELS
 from deepfin.training import TrainingConfig
 
 LOSSES = ("mse", "huber")
+WINDOWS = ("expanding", "rolling")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,28 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class WalkForwardConfig:
+    """How the folds move through time."""
+
+    refit_every: int = 21  # trading days per fold: 21 is a monthly re-fit
+    window: str = "expanding"  # expanding: train from the start; rolling: the last train_days
+    train_days: int = 504  # rolling window length; ignored when expanding
+    val_days: int = 63  # the validation block before each test block (early stopping)
+    test_fraction: float = 0.3  # share of the calendar covered by test blocks
+    embargo: int = -1  # days between train, validation and test; -1 means the horizon
+    warm_start: bool = True  # start each fold from the previous fold's weights
+    warm_start_epochs: int = 0  # epochs of a warm-started fold; 0 keeps training.epochs
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOWS:
+            raise ValueError(f"unknown window '{self.window}'; choose one of {list(WINDOWS)}")
+        if self.refit_every < 1 or self.val_days < 1 or self.train_days < 1:
+            raise ValueError("refit_every, val_days and train_days must be >= 1 day")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one `deepfin forecast` run needs."""
 
@@ -74,6 +97,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     runs_dir: str = "runs"
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +110,7 @@ SECTIONS: dict[str, type] = {
     "split": SplitConfig,
     "forecast": ForecastConfig,
     "training": TrainingConfig,
+    "walk_forward": WalkForwardConfig,
 }
 
 

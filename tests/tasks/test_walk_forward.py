@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepfin.config import ForecastConfig
+from deepfin.config import ForecastConfig, WalkForwardConfig
 from deepfin.data.io import DataError
-from deepfin.tasks.walk_forward import WalkForwardConfig, make_folds, walk_forward
+from deepfin.tasks.walk_forward import make_folds, walk_forward
 from deepfin.training import TrainingConfig
 from tests.conftest import price_frame
 

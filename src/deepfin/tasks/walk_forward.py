@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 from rich.progress import Progress
 
-from deepfin.config import ForecastConfig
+from deepfin.config import ForecastConfig, WalkForwardConfig
 from deepfin.data.features import feature_warmup
 from deepfin.data.io import DataError
 from deepfin.tasks.forecast_eval import score_predictions
@@ -19,30 +19,6 @@ from deepfin.tasks.forecasting import Forecaster
 from deepfin.training import TrainingConfig
 
 log = logging.getLogger(__name__)
-
-WINDOWS = ("expanding", "rolling")
-
-
-@dataclass(frozen=True)
-class WalkForwardConfig:
-    """How the folds move through time."""
-
-    refit_every: int = 21  # trading days per fold: 21 is a monthly re-fit
-    window: str = "expanding"  # expanding: train from the start; rolling: the last train_days
-    train_days: int = 504  # rolling window length; ignored when expanding
-    val_days: int = 63  # the validation block before each test block (early stopping)
-    test_fraction: float = 0.3  # share of the calendar covered by test blocks
-    embargo: int = -1  # days between train, validation and test; -1 means the horizon
-    warm_start: bool = True  # start each fold from the previous fold's weights
-    warm_start_epochs: int = 0  # epochs of a warm-started fold; 0 keeps training.epochs
-
-    def __post_init__(self) -> None:
-        if self.window not in WINDOWS:
-            raise ValueError(f"unknown window '{self.window}'; choose one of {list(WINDOWS)}")
-        if self.refit_every < 1 or self.val_days < 1 or self.train_days < 1:
-            raise ValueError("refit_every, val_days and train_days must be >= 1 day")
-        if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
 
 
 @dataclass(frozen=True)
