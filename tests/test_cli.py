@@ -130,3 +130,58 @@ def test_config_file_drives_a_run(tmp_path):
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
     assert saved["model"] == "linear" and saved["lookback"] == 5
     assert dataclasses.is_dataclass(load_config(config).forecast)
+
+
+def test_backtest_walks_forward_trades_with_costs_and_reports(tmp_path):
+    run_dir = tmp_path / "bt"
+    result = invoke(
+        "backtest",
+        "--models",
+        "linear",
+        "--refit-every",
+        "252",
+        "--test-fraction",
+        "0.2",
+        "--strategy",
+        "long_flat",
+        "--cost-bps",
+        "10",
+        "--no-progress",
+        "--run-dir",
+        str(run_dir),
+    )
+    assert result.exit_code == 0, result.output
+    assert "strategy statistics" in result.output
+    stats = json.loads((run_dir / "backtest.json").read_text())["stats"]
+    assert set(stats) == {"linear", "naive", "benchmark"}
+    linear = stats["linear"]
+    # 10 bps on a strategy that trades: the net return is below the gross one
+    assert linear["net"]["total_cost"] > 0
+    assert linear["net"]["annual_return"] < linear["gross"]["annual_return"]
+    folds = pl.read_csv(run_dir / "folds.csv")
+    assert folds["fold"].n_unique() >= 3 and set(folds["model"]) == {"linear", "naive"}
+    predictions = pl.read_parquet(run_dir / "predictions.parquet")
+    assert predictions.select("date", "ticker").is_unique().all()
+    page = (run_dir / "report.html").read_text()
+    assert "Strategy backtest" in page and "Walk-forward folds" in page
+    assert (run_dir / "last_fold_linear" / "model.safetensors").exists()
+
+
+def test_report_command_rewrites_a_runs_report(tmp_path):
+    run_dir = tmp_path / "r"
+    assert (
+        invoke(
+            "forecast",
+            "--model",
+            "linear",
+            "--no-progress",
+            "--no-report",
+            "--run-dir",
+            str(run_dir),
+        ).exit_code
+        == 0
+    )
+    assert not (run_dir / "report.html").exists()
+    result = invoke("report", str(run_dir))
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "report.html").stat().st_size > 100_000  # plotly embedded

@@ -17,6 +17,19 @@ from deepfin.report.html import Section, Table, write_report
 REPORT = "report.html"
 MAX_TICKERS_SHOWN = 3
 ROLLING_IC_DAYS = 21
+STRATEGY_COLUMNS = (
+    "annual_return",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "drawdown_peak_date",
+    "drawdown_trough_date",
+    "hit_rate",
+    "annual_turnover",
+    "total_cost",
+)
 
 
 def _read_json(path: Path) -> Any:
@@ -238,11 +251,13 @@ def _backtest_section(run_dir: Path, backtest: dict[str, Any]) -> Section:
     rows = []
     for model, by_kind in backtest.get("stats", {}).items():
         for kind, stats in by_kind.items():
-            rows.append({"strategy": model, "returns": kind, **stats})
+            shown = {column: stats.get(column) for column in STRATEGY_COLUMNS}
+            rows.append({"strategy": model, "costs": kind, **shown})
     figures = []
     daily_path = run_dir / "backtest_daily.parquet"
     if daily_path.exists():
-        daily = pl.read_parquet(daily_path)
+        # the naive forecast never trades: its flat line adds nothing to the picture
+        daily = pl.read_parquet(daily_path).select(pl.exclude("^naive_.*$"))
         figures.append(
             equity_figure(
                 daily, "Equity and drawdown: strategies before and after costs vs benchmark"
