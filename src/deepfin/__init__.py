@@ -3,20 +3,28 @@
 __version__ = "0.1.0"
 
 from deepfin.config import ForecastConfig
+from deepfin.backtest import BacktestConfig, performance_stats, run_backtest
+from deepfin.config import WalkForwardConfig
 from deepfin.data.io import DataError, read_prices
 from deepfin.data.samples import load_sample
 from deepfin.data.splits import Split, chronological_split
 from deepfin.tasks.forecasting import Forecaster
+from deepfin.tasks.walk_forward import walk_forward
 from deepfin.training import TrainingConfig
 
 __all__ = [
+    "BacktestConfig",
     "DataError",
     "ForecastConfig",
     "Forecaster",
     "Split",
     "TrainingConfig",
+    "WalkForwardConfig",
     "__version__",
     "chronological_split",
     "load_sample",
+    "performance_stats",
     "read_prices",
+    "run_backtest",
+    "walk_forward",
 ]
