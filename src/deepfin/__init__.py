@@ -2,9 +2,8 @@
 
 __version__ = "0.1.0"
 
-from deepfin.config import ForecastConfig
 from deepfin.backtest import BacktestConfig, performance_stats, run_backtest
-from deepfin.config import WalkForwardConfig
+from deepfin.config import ForecastConfig, WalkForwardConfig
 from deepfin.data.io import DataError, read_prices
 from deepfin.data.samples import load_sample
 from deepfin.data.splits import Split, chronological_split
