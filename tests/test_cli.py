@@ -153,7 +153,7 @@ def test_backtest_walks_forward_trades_with_costs_and_reports(tmp_path):
     assert result.exit_code == 0, result.output
     assert "strategy statistics" in result.output
     stats = json.loads((run_dir / "backtest.json").read_text())["stats"]
-    assert set(stats) == {"linear", "naive", "benchmark"}
+    assert set(stats) == {"linear", "benchmark"}
     linear = stats["linear"]
     # 10 bps on a strategy that trades: the net return is below the gross one
     assert linear["net"]["total_cost"] > 0

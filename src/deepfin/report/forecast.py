@@ -256,8 +256,7 @@ def _backtest_section(run_dir: Path, backtest: dict[str, Any]) -> Section:
     figures = []
     daily_path = run_dir / "backtest_daily.parquet"
     if daily_path.exists():
-        # the naive forecast never trades: its flat line adds nothing to the picture
-        daily = pl.read_parquet(daily_path).select(pl.exclude("^naive_.*$"))
+        daily = pl.read_parquet(daily_path)
         figures.append(
             equity_figure(
                 daily, "Equity and drawdown: strategies before and after costs vs benchmark"
