@@ -7,12 +7,14 @@ from deepfin.config import ForecastConfig, WalkForwardConfig
 from deepfin.data.io import DataError, read_prices
 from deepfin.data.samples import load_sample
 from deepfin.data.splits import Split, chronological_split
+from deepfin.tasks.credit import CreditScorer
 from deepfin.tasks.forecasting import Forecaster
 from deepfin.tasks.walk_forward import walk_forward
 from deepfin.training import TrainingConfig
 
 __all__ = [
     "BacktestConfig",
+    "CreditScorer",
     "DataError",
     "ForecastConfig",
     "Forecaster",

@@ -6,13 +6,13 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
 from deepfin.backtest import BacktestConfig
+from deepfin.cli_credit import credit_app
 from deepfin.config import ConfigError, RunConfig, load_config
 from deepfin.data.io import DataError, read_prices
 from deepfin.data.samples import SAMPLES
@@ -25,6 +25,7 @@ from deepfin.tasks.runs import new_run_dir, run_backtest, run_compare, run_forec
 app = typer.Typer(help="Deep learning for financial data.", no_args_is_help=True)
 data_app = typer.Typer(help="Built-in data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(credit_app, name="credit")
 console = Console()
 if not console.is_terminal:
     # piped into a log or a file: tables keep their columns instead of folding to 80
@@ -458,4 +459,4 @@ def data_list() -> None:
     console.print(table)
 
 
-__all__ = ["app", "pl"]
+__all__ = ["app"]

@@ -20,7 +20,12 @@ def _log_return() -> pl.Expr:
     return (pl.col("close") / pl.col("close").shift(1)).log()
 
 
-def _feature_expr(name: str) -> pl.Expr:
+def _feature_expr(name: str) -> tuple[dict[str, pl.Expr], pl.Expr]:
+    """Per-ticker window columns of feature `name`, and the row-wise expression finishing it.
+
+    Each rolling statistic gets a column of its own: polars evaluates a compound expression
+    under `over` one ticker at a time, which made RSI and volume z-scores 3x slower.
+    """
     match = _FEATURE_PATTERN.match(name)
     if match is None:
         raise DataError(
@@ -37,26 +42,34 @@ def _feature_expr(name: str) -> pl.Expr:
     if kind in _WINDOWED and window < 2:
         raise DataError(f"feature '{name}': the window must be at least 2 rows")
     if kind == "log_return":
-        return _log_return()
+        return {name: _log_return()}, pl.col(name)
     if kind == "hl_range":
-        return (pl.col("high") / pl.col("low")).log()
+        return {name: (pl.col("high") / pl.col("low")).log()}, pl.col(name)
     if kind == "volatility":
-        return _log_return().rolling_std(window)
+        return {name: _log_return().rolling_std(window)}, pl.col(name)
     if kind == "momentum":
-        return (pl.col("close") / pl.col("close").shift(window)).log()
+        return {name: (pl.col("close") / pl.col("close").shift(window)).log()}, pl.col(name)
     if kind == "rsi":
         # Cutler's RSI (simple means): finite memory, so a forecast does not depend on
         # how much history precedes the window, and predict() reproduces fit() exactly
         change = pl.col("close").diff()
-        gain = change.clip(lower_bound=0).rolling_mean(window)
-        loss = (-change).clip(lower_bound=0).rolling_mean(window)
-        total = gain + loss
+        gain, loss = f"__{name}_gain", f"__{name}_loss"
+        windows = {
+            gain: change.clip(lower_bound=0).rolling_mean(window),
+            loss: (-change).clip(lower_bound=0).rolling_mean(window),
+        }
+        total = pl.col(gain) + pl.col(loss)
         # a null total (warm-up) stays null: a made-up 50 would pass as real history
-        return pl.when(total > 0).then(100 * gain / total).when(total == 0).then(50.0)
+        return windows, pl.when(total > 0).then(100 * pl.col(gain) / total).when(total == 0).then(
+            50.0
+        )
     volume = pl.col("volume").log1p()
-    spread = volume.rolling_std(window)
-    centred = volume - volume.rolling_mean(window)
-    return pl.when(spread > 0).then(centred / spread).when(spread == 0).then(0.0)
+    mean, spread = f"__{name}_mean", f"__{name}_spread"
+    windows = {mean: volume.rolling_mean(window), spread: volume.rolling_std(window)}
+    centred = volume - pl.col(mean)
+    return windows, pl.when(pl.col(spread) > 0).then(centred / pl.col(spread)).when(
+        pl.col(spread) == 0
+    ).then(0.0)
 
 
 def feature_warmup(features: tuple[str, ...]) -> int:
@@ -97,8 +110,14 @@ def add_features(frame: pl.DataFrame, features: tuple[str, ...]) -> pl.DataFrame
             f"features {list(features)} need column(s) {sorted(missing)}, which the data lacks; "
             "drop those features or supply the columns"
         )
-    exprs = [_feature_expr(name).over("ticker").cast(pl.Float32).alias(name) for name in features]
-    return frame.with_columns(exprs)
+    windows: dict[str, pl.Expr] = {}
+    finished = []
+    for name in features:
+        columns, finish = _feature_expr(name)
+        windows |= columns
+        finished.append(finish.cast(pl.Float32).alias(name))
+    staged = frame.with_columns(expr.over("ticker").alias(key) for key, expr in windows.items())
+    return staged.with_columns(finished).drop([key for key in windows if key not in features])
 
 
 def add_target(

@@ -48,6 +48,8 @@ def read_prices(
     _check_order(frame)
     frame = _fill_missing(frame, ffill_limit=ffill_limit)
     _check_positive(frame)
+    if frame["ticker"].is_sorted():  # with dates increasing per ticker: sorted already
+        return frame
     return frame.sort("ticker", "date", maintain_order=True)
 
 
@@ -185,6 +187,9 @@ def _cast_numeric(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _check_order(frame: pl.DataFrame) -> None:
+    increasing = pl.col("date").diff().over("ticker") > pl.duration(days=0)
+    if frame.select(increasing.all()).item():
+        return  # in order, the usual case: skip finding and describing the first offender
     step = frame.select(
         "ticker",
         "date",
@@ -214,6 +219,8 @@ def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int) -> pl.DataFrame:
     """
     fields = [field for field in NUMERIC_FIELDS if field in frame.columns]
     frame = frame.with_columns(pl.col(field).fill_nan(None) for field in fields)
+    if not frame.select(pl.any_horizontal(pl.col(fields).is_null()).any()).item():
+        return frame  # nothing missing, the usual case: skip the per-ticker passes below
     filled = frame.with_columns(
         pl.col(field).forward_fill(limit=ffill_limit).over("ticker") for field in fields
     )

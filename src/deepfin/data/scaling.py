@@ -101,8 +101,67 @@ class Scaler:
         return scaler
 
 
+class RunningMoments:
+    """Count, mean, squared deviations, min and max per group, gathered chunk by chunk.
+
+    Chunks merge by Chan et al.'s update, so the scaler equals one fitted on all rows at once
+    while only one chunk is ever held in float64.
+    """
+
+    def __init__(self, n_groups: int, n_columns: int) -> None:
+        self.count = np.zeros((n_groups, 1))
+        self.mean = np.zeros((n_groups, n_columns))
+        self.m2 = np.zeros((n_groups, n_columns))
+        self.low = np.full((n_groups, n_columns), np.inf)
+        self.high = np.full((n_groups, n_columns), -np.inf)
+
+    def update(
+        self, values: np.ndarray, groups: np.ndarray, *, first_group: int, n_groups: int
+    ) -> None:
+        """Fold in rows `values` whose groups are first_group + `groups` (sorted, < n_groups)."""
+        values = values.astype(np.float64)
+        count = np.bincount(groups, minlength=n_groups)[:, None].astype(np.float64)
+        # two passes (mean, then squared deviations) for numerical stability, as fit does
+        mean = _group_sums(values, groups, n_groups) / np.maximum(count, 1.0)
+        m2 = _group_sums((values - mean[groups]) ** 2, groups, n_groups)
+        at = slice(first_group, first_group + n_groups)
+        before = self.count[at]
+        total = np.maximum(before + count, 1.0)
+        delta = mean - self.mean[at]
+        self.m2[at] += m2 + delta**2 * before * count / total
+        self.mean[at] += delta * count / total
+        self.count[at] = before + count
+        if len(values):  # rows sorted by group: each group is one run for reduceat
+            seen = np.flatnonzero(count[:, 0] > 0) + first_group
+            starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+            self.low[seen] = np.minimum(self.low[seen], np.minimum.reduceat(values, starts))
+            self.high[seen] = np.maximum(self.high[seen], np.maximum.reduceat(values, starts))
+
+    def scaler(self, *, kind: str, per_ticker: bool, tickers: list[str]) -> Scaler:
+        """The fitted Scaler: groups are `tickers` when per_ticker, else one global group."""
+        if per_ticker and (self.count == 0).any():
+            missing = [tickers[i] for i in np.flatnonzero(self.count[:, 0] == 0)]
+            raise DataError(
+                f"ticker(s) {missing[:10]} have no training rows, so per-ticker scaling "
+                "cannot scale them; drop them or scale globally"
+            )
+        if self.count.sum() == 0:
+            raise DataError("cannot fit a scaler on zero training rows")
+        if kind == "standard":
+            center, spread = self.mean, np.sqrt(self.m2 / self.count)
+        else:
+            center, spread = self.low, self.high - self.low
+        scaler = Scaler(kind=kind, per_ticker=per_ticker)
+        # a constant column is centred but not divided by zero, as in fit
+        scaler.center_, scaler.scale_ = center, np.where(spread > 0, spread, 1.0)
+        scaler.tickers_ = list(tickers) if per_ticker else []
+        return scaler
+
+
 def _group_sums(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     """Column sums of `values` per group, (groups, columns)."""
+    if n_groups == 1:  # one global group: a plain sum is several times faster than bincount
+        return values.sum(axis=0, keepdims=True)
     return np.stack(
         [np.bincount(groups, weights=column, minlength=n_groups) for column in values.T], axis=1
     )

@@ -1,4 +1,4 @@
-"""Forecasting models by name: the registry, `build_model` and `model_config`."""
+"""Models by name: the forecasting and tabular registries, their builders and `model_config`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from typing import Any
 from torch import nn
 
 from deepfin.models.baselines import LinearConfig, LinearForecaster, NaiveConfig, NaiveForecaster
+from deepfin.models.boosting import LightGBMConfig, LightGBMScorer
 from deepfin.models.cnn import CNNConfig, CNNForecaster
+from deepfin.models.ft_transformer import FTTransformerConfig, FTTransformerScorer
 from deepfin.models.gru import GRUConfig, GRUForecaster
 from deepfin.models.hybrid import HybridConfig, HybridForecaster
+from deepfin.models.logistic import LogisticConfig, LogisticScorer
 from deepfin.models.lstm import LSTMConfig, LSTMForecaster
+from deepfin.models.mlp import MLPConfig, MLPScorer
 from deepfin.models.rnn import RNNConfig, RNNForecaster
 from deepfin.models.transformer import TransformerConfig, TransformerForecaster
 
@@ -34,11 +38,21 @@ NEURAL_MODELS: tuple[str, ...] = ("rnn", "lstm", "gru", "hybrid", "cnn", "transf
 # inferred from the data by the caller, so never accepted as hyperparameters
 DATA_SIZES: tuple[str, ...] = ("n_features", "lookback", "n_outputs")
 
+# credit scorers: encoded applicants (B, F) -> default log-odds (B, 1); name -> (config, class)
+TABULAR_MODELS: dict[str, tuple[type, type]] = {
+    "logistic": (LogisticConfig, LogisticScorer),
+    "mlp": (MLPConfig, MLPScorer),
+    "ft_transformer": (FTTransformerConfig, FTTransformerScorer),
+    "lightgbm": (LightGBMConfig, LightGBMScorer),  # not an nn.Module: grown, not trained by SGD
+}
+
 __all__ = [
     "DATA_SIZES",
     "MODELS",
     "NEURAL_MODELS",
+    "TABULAR_MODELS",
     "build_model",
+    "build_tabular_model",
     "hyperparameters",
     "model_config",
 ]
@@ -98,3 +112,27 @@ def _lookup(name: str) -> tuple[type, type[nn.Module]]:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def build_tabular_model(
+    name: str, *, n_features: int, params: Mapping[str, Any] | None = None
+) -> nn.Module | LightGBMScorer:
+    """Build the credit scorer `name` for encoded applicants (B, n_features) -> log-odds (B, 1)."""
+    if name not in TABULAR_MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(TABULAR_MODELS)}")
+    config_class, module_class = TABULAR_MODELS[name]
+    params = dict(params or {})
+    valid = sorted(f.name for f in dataclasses.fields(config_class) if f.name != "n_features")
+    if "n_features" in params:
+        raise ValueError(
+            f"{name}: n_features comes from the data, not from params; valid keys are: "
+            f"{', '.join(valid) or 'none'}"
+        )
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for model {name!r}; "
+            f"valid keys are: {', '.join(valid) or 'none (this model takes no hyperparameters)'}"
+        )
+    model: nn.Module | LightGBMScorer = module_class(config_class(n_features=n_features, **params))
+    return model

@@ -1,0 +1,138 @@
+"""Panels in chunks: the same windows and scalers as all at once, and time still flows one way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from deepfin.data.features import DEFAULT_FEATURES, add_features
+from deepfin.data.io import DataError, read_prices
+from deepfin.data.panel import Panel, load_panel, read_chunks
+from deepfin.data.scaling import RunningMoments, Scaler
+from deepfin.data.splits import chronological_split
+from deepfin.data.windows import WindowDataset
+from tests.conftest import price_frame
+
+LOOKBACK = 10
+
+
+@pytest.fixture
+def prices() -> pl.DataFrame:
+    """Eight tickers of 120 to 190 days, on different price levels."""
+    rng = np.random.default_rng(3)
+    frames = [
+        price_frame(
+            0.02 * rng.standard_normal(120 + 10 * i), ticker=f"T{i}", start_price=5.0 * 3**i
+        )
+        for i in range(8)
+    ]
+    return pl.concat(frames)
+
+
+def panel_of(source: object, **changes: object) -> Panel:
+    settings: dict[str, object] = {
+        "lookback": LOOKBACK,
+        "val_fraction": 0.2,
+        "test_fraction": 0.2,
+        "chunk_rows": 300,  # a few tickers per chunk, and tickers that straddle Parquet batches
+    }
+    return load_panel(source, **(settings | changes))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("chunk_rows", [100, 300, 10_000])
+def test_parquet_in_chunks_equals_the_frame_at_once(
+    prices: pl.DataFrame, tmp_path: Path, chunk_rows: int
+) -> None:
+    path = tmp_path / "prices.parquet"
+    prices.write_parquet(path, row_group_size=97)
+    whole = panel_of(prices, chunk_rows=10**9)
+    chunked = panel_of(path, chunk_rows=chunk_rows)
+    assert chunked.tickers == whole.tickers == [f"T{i}" for i in range(8)]
+    np.testing.assert_array_equal(chunked.features.numpy(), whole.features.numpy())
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(
+            getattr(chunked, name).ends.numpy(), getattr(whole, name).ends.numpy()
+        )
+
+
+def test_windows_stay_inside_one_ticker_and_one_part(prices: pl.DataFrame) -> None:
+    panel = panel_of(prices)
+    split = chronological_split(prices, val_fraction=0.2, test_fraction=0.2, embargo=1)
+    bounds = {
+        "train": (split.train["date"].min(), split.train["date"].max()),
+        "val": (split.val["date"].min(), split.val["date"].max()),  # type: ignore[index]
+        "test": (split.test["date"].min(), split.test["date"].max()),
+    }
+    ticker_of_row = np.repeat(np.arange(len(panel.tickers)), np.diff(panel.row_starts))
+    dates = panel.days.astype("datetime64[D]")
+    for name, (first, last) in bounds.items():
+        data: WindowDataset = getattr(panel, name)
+        assert len(data) > 0
+        ends = data.ends.numpy().astype(np.int64)
+        rows = ends[:, None] + np.arange(-LOOKBACK + 1, 2)  # the window and its target row
+        assert (ticker_of_row[rows] == ticker_of_row[ends][:, None]).all()
+        assert (dates[rows] >= np.datetime64(first)).all()
+        assert (dates[rows] <= np.datetime64(last)).all()
+
+
+def test_scalers_are_fitted_on_training_rows_only(prices: pl.DataFrame) -> None:
+    panel = panel_of(prices, features=("log_return", "rsi_14"))
+    split = chronological_split(prices, val_fraction=0.2, test_fraction=0.2, embargo=1)
+    train = add_features(read_prices(split.train), ("log_return", "rsi_14"))
+    values = train.select("log_return", "rsi_14").to_numpy().astype(np.float64)
+    values = values[np.isfinite(values).all(axis=1)]
+    np.testing.assert_allclose(panel.feature_scaler.center_[0], values.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(panel.feature_scaler.scale_[0], values.std(0), rtol=1e-9)
+    scaled_train = panel.features.numpy()[panel.train.ends.numpy().astype(np.int64)]
+    assert abs(scaled_train.mean(0)).max() < 0.2  # about standardised where it was fitted
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax"])
+@pytest.mark.parametrize("per_ticker", [False, True])
+def test_running_moments_in_chunks_equal_one_fit(kind: str, per_ticker: bool) -> None:
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(4), [30, 1, 50, 19])  # contiguous tickers, as in a panel
+    values = rng.normal(size=(len(codes), 3)) * [1.0, 1e3, 1e-3] + 1e4 * codes[:, None]
+    tickers = ["A", "B", "C", "D"]
+    expected = Scaler(kind=kind, per_ticker=per_ticker).fit(values, codes, tickers)
+    moments = RunningMoments(4 if per_ticker else 1, 3)
+    for first, stop in ((0, 31), (31, 81), (81, 100)):  # whole tickers per chunk
+        groups = codes[first:stop] - codes[first] if per_ticker else np.zeros(stop - first, int)
+        moments.update(
+            values[first:stop],
+            groups,
+            first_group=int(codes[first]) if per_ticker else 0,
+            n_groups=int(codes[stop - 1] - codes[first]) + 1 if per_ticker else 1,
+        )
+    got = moments.scaler(kind=kind, per_ticker=per_ticker, tickers=tickers)
+    np.testing.assert_allclose(got.center_, expected.center_, rtol=1e-12)
+    np.testing.assert_allclose(got.scale_, expected.scale_, rtol=1e-9)
+
+
+def test_tickers_split_across_a_file_are_refused(prices: pl.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "shuffled.parquet"
+    shuffled = pl.concat([prices[:60], prices[200:], prices[60:200]])  # T0 twice, far apart
+    shuffled.write_parquet(path)
+    with pytest.raises(DataError, match=r"not contiguous; sort the data by ticker and date"):
+        panel_of(path, chunk_rows=50)
+
+
+def test_chunks_hold_whole_tickers(prices: pl.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "prices.parquet"
+    prices.write_parquet(path, row_group_size=33)
+    chunks = list(read_chunks(path, chunk_rows=70))
+    assert sum(chunk.height for chunk in chunks) == prices.height
+    names = [set(chunk["ticker"].unique()) for chunk in chunks]
+    assert all(not (a & b) for i, a in enumerate(names) for b in names[i + 1 :])
+
+
+def test_default_features_and_sizes(prices: pl.DataFrame) -> None:
+    panel = panel_of(prices)
+    assert panel.features.shape == (prices.height, len(DEFAULT_FEATURES))
+    assert panel.features.dtype.is_floating_point and panel.features.element_size() == 4
+    inputs, targets = panel.train.batch(torch.arange(4))
+    assert inputs.shape == (4, LOOKBACK, len(DEFAULT_FEATURES)) and targets.shape == (4, 1)
