@@ -67,6 +67,18 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return pairs
 
 
+def _data_flags(
+    data: str | None, column: list[str] | None, tickers: str | None, max_tickers: int | None
+) -> dict[str, Any]:
+    """The [data] overrides every command that reads prices shares."""
+    return {
+        "data.source": data,
+        "data.columns": _pairs(column, "--column") or None,
+        "data.tickers": tickers.split(",") if tickers else None,
+        "data.max_tickers": max_tickers,
+    }
+
+
 def _parse_value(text: str) -> Any:
     """Model hyperparameters from the command line: int, float, bool or string."""
     lowered = text.lower()
@@ -168,10 +180,7 @@ def forecast(
     """Train a model, evaluate it next to naive and linear baselines, save a run folder."""
     try:
         flags = {
-            "data.source": data,
-            "data.columns": _pairs(column, "--column") or None,
-            "data.tickers": tickers.split(",") if tickers else None,
-            "data.max_tickers": max_tickers,
+            **_data_flags(data, column, tickers, max_tickers),
             "forecast.model": model,
             "forecast.model_params": {
                 k: _parse_value(v) for k, v in _pairs(param, "--param").items()
@@ -254,10 +263,7 @@ def compare(
         if unknown:
             raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
         flags = {
-            "data.source": data,
-            "data.columns": _pairs(column, "--column") or None,
-            "data.tickers": tickers.split(",") if tickers else None,
-            "data.max_tickers": max_tickers,
+            **_data_flags(data, column, tickers, max_tickers),
             "forecast.lookback": lookback,
             "forecast.horizon": horizon,
             "training.epochs": epochs,
@@ -344,10 +350,7 @@ def backtest(
     """Walk-forward re-fits, stitched forecasts, and a strategy with costs vs a benchmark."""
     try:
         flags = {
-            "data.source": data,
-            "data.columns": _pairs(column, "--column") or None,
-            "data.tickers": tickers.split(",") if tickers else None,
-            "data.max_tickers": max_tickers,
+            **_data_flags(data, column, tickers, max_tickers),
             "forecast.model": model,
             "forecast.lookback": lookback,
             "forecast.horizon": horizon,
