@@ -18,8 +18,8 @@ run: $(STAMP)
 	$(BIN)/deepfin forecast --config configs/hybrid_sp500.toml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: lint browser
@@ -31,8 +31,11 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		>/dev/null 2>&1 || echo "chromium could not be installed: the browser test will skip"
 
+# throughput (deepfin beside the minimal loop of ../shared/bench, in the same run), then scale;
+# about 10-15 minutes on two quiet cores; tables on stdout, JSON in bench/results/
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache

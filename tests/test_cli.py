@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -185,3 +188,35 @@ def test_report_command_rewrites_a_runs_report(tmp_path):
     result = invoke("report", str(run_dir))
     assert result.exit_code == 0, result.output
     assert (run_dir / "report.html").stat().st_size > 100_000  # plotly embedded
+
+
+@pytest.mark.slow
+def test_forecast_with_two_processes_writes_one_run_folder(tmp_path):
+    deepfin = Path(sys.executable).parent / "deepfin"
+    run_dir = tmp_path / "ddp"
+    completed = subprocess.run(
+        [
+            str(deepfin),
+            "forecast",
+            "--model",
+            "gru",
+            "--epochs",
+            "1",
+            "--lookback",
+            "10",
+            "--nproc",
+            "2",
+            "--no-progress",
+            "--no-report",
+            "--run-dir",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.count("test period: model vs baselines") == 1  # rank 0 speaks
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"gru", "linear", "naive"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from deepfin import distributed
 from deepfin.backtest import BacktestConfig
 from deepfin.cli_credit import credit_app
 from deepfin.config import ConfigError, RunConfig, load_config
@@ -176,6 +178,9 @@ def forecast(
         Path | None, typer.Option(help="Run folder (default runs/<time>-<model>).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Resume from run-dir's checkpoint.")] = False,
+    nproc: Annotated[
+        int, typer.Option(help="Train with N local processes (DistributedDataParallel).")
+    ] = 1,
     report: ReportOption = True,
 ) -> None:
     """Train a model, evaluate it next to naive and linear baselines, save a run folder."""
@@ -214,13 +219,30 @@ def forecast(
         run_config = _build_config(config, flags)
         if resume and run_dir is None:
             raise ConfigError("--resume needs --run-dir, the folder of the run to resume")
-        folder = run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
-        console.print(
-            f"[bold]deepfin forecast[/bold] {run_config.forecast.model} on {run_config.data.source}"
-        )
-        forecaster = run_forecast(run_config, run_dir=folder, resume=resume)
-    except USER_ERRORS as error:
+        if nproc > 1:
+            # N ranks of this same command (without --nproc), all writing one folder chosen here
+            folder = run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
+            argv = sys.argv[sys.argv.index("forecast") + 1 :]
+            argv = distributed.strip_option(distributed.strip_option(argv, "--nproc"), "--run-dir")
+            distributed.launch_forecast(nproc, [*argv, "--run-dir", str(folder)])
+            return
+        # joins the process group under torchrun or --nproc; outside a launch it does nothing
+        with distributed.process_group():
+            main_process = distributed.is_main_process()
+            console.quiet = not main_process  # rank 0 speaks for all
+            # rank 0 names the folder: each rank would otherwise time-stamp its own
+            folder = distributed.broadcast_from_main(
+                run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
+            )
+            console.print(
+                f"[bold]deepfin forecast[/bold] {run_config.forecast.model} on "
+                f"{run_config.data.source}"
+            )
+            forecaster = run_forecast(run_config, run_dir=folder, resume=resume)
+    except (*USER_ERRORS, distributed.DistributedError) as error:
         _fail(error)
+        return
+    if not main_process:
         return
     assert forecaster.metrics_ is not None
     history = forecaster.history_

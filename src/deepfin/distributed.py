@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -26,7 +27,9 @@ TIMEOUT_ENV = "DEEPFIN_DIST_TIMEOUT_S"
 # validation on another rank, short enough that a lost rank does not hang the run for 30 minutes
 DEFAULT_TIMEOUT_S = 300
 STOP_GRACE_S = 5.0  # how long stopped ranks get to exit before they are killed
+INTERRUPT_GRACE_S = 60.0  # after Ctrl-C: time for rank 0 to save the run folder
 ERROR_TAIL_LINES = 20
+T = TypeVar("T")
 
 
 class DistributedError(RuntimeError):
@@ -115,14 +118,17 @@ def all_reduce_sum(values: Sequence[float], device: torch.device) -> list[float]
     if dist.get_backend() != "nccl":
         device = torch.device("cpu")
     tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
-    try:
-        dist.all_reduce(tensor)
-    except dist.DistError as error:
-        raise DistributedError(
-            f"rank {rank()} lost contact with the other ranks ({error}); another rank has "
-            "probably failed: see its error, fix it and resume from the last checkpoint"
-        ) from error
+    dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def broadcast_from_main(value: T) -> T:
+    """Rank 0's `value` on every rank (a run folder name, say); `value` outside a group."""
+    if not is_distributed():
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 # ------------------------------------------------------------------------------ launching
@@ -164,8 +170,8 @@ def launch(nproc: int, command: Sequence[str], *, threads_per_rank: int | None =
         processes = []
         for index, log_path in enumerate(logs):
             env = base_env | {"RANK": str(index), "LOCAL_RANK": str(index)}
-            with log_path.open("w") as log_file:
-                stderr = None if index == 0 else log_file
+            with log_path.open("w") as log_file:  # the child keeps its own handle open
+                stderr = None if index == 0 else log_file  # rank 0 writes to the terminal
                 processes.append(subprocess.Popen(list(command), env=env, stderr=stderr))
         _wait_all(processes, logs)
 
@@ -188,16 +194,22 @@ def _wait_all(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> Non
                 return
             time.sleep(0.05)
     except KeyboardInterrupt:
-        # Ctrl-C reached every rank too; give them the chance to save and exit cleanly
-        _stop(processes, signal.SIGINT)
+        # the terminal sent Ctrl-C to every rank too: let them keep their best weights and save
+        _stop(processes, send=None, grace_s=INTERRUPT_GRACE_S)
         raise
 
 
-def _stop(processes: list[subprocess.Popen[bytes]], how: int = signal.SIGTERM) -> None:
+def _stop(
+    processes: list[subprocess.Popen[bytes]],
+    *,
+    send: int | None = signal.SIGTERM,
+    grace_s: float = STOP_GRACE_S,
+) -> None:
+    """Send `send` to the ranks still running, wait up to `grace_s`, then kill the rest."""
     for process in processes:
-        if process.poll() is None:
-            process.send_signal(how)
-    deadline = time.monotonic() + STOP_GRACE_S
+        if send is not None and process.poll() is None:
+            process.send_signal(send)
+    deadline = time.monotonic() + grace_s
     for process in processes:
         try:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -130,6 +130,8 @@ def fit_model(
     """
     if len(train) == 0:
         raise ValueError("no training windows; the training period is shorter than the lookback")
+    if poisson_sampling and distributed.is_distributed():
+        raise ValueError("Poisson-sampled (DP-SGD) batches are not sharded; train in one process")
     device = select_device(config.device)
     model.to(device)
     train = train.to(device)

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from deepfin import distributed
 from deepfin.backtest import BacktestConfig, forecasts_from_predictions
 from deepfin.backtest import run_backtest as trade
 from deepfin.config import DataConfig, RunConfig
@@ -79,12 +80,16 @@ def run_forecast(
 ) -> Forecaster:
     """Fit on train (+val), evaluate on test, save everything into `run_dir`."""
     split = split or split_run_data(load_run_data(config.data), config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "run.json", {**config.to_dict(), "split": split.describe()})
+    # under DDP every rank trains; only the main one writes the run folder
+    main_process = distributed.is_main_process()
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "run.json", {**config.to_dict(), "split": split.describe()})
     forecaster = Forecaster.from_config(config.forecast, config.training)
     forecaster.fit(split.train, split.val, checkpoint_dir=run_dir / "checkpoint", resume=resume)
-    forecaster.evaluate(split.test)
-    forecaster.save(run_dir)
+    if main_process:
+        forecaster.evaluate(split.test)
+        forecaster.save(run_dir)
     return forecaster
 
 
