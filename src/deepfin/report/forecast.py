@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from deepfin.metrics import cross_sectional_ic
 from deepfin.report.html import Section, Table, write_report
+from deepfin.tasks.forecast_eval import HEADLINE_METRICS
 
 REPORT = "report.html"
 MAX_TICKERS_SHOWN = 3
@@ -56,17 +57,7 @@ def verdict(model: str, metrics: dict[str, dict[str, Any]]) -> str:
 
 def metrics_rows(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Table rows: one per model, the headline metrics as columns."""
-    columns = [
-        "mae",
-        "rmse",
-        "mape",
-        "directional_accuracy",
-        "r2_oos",
-        "dm_statistic",
-        "dm_p_value",
-    ]
-    columns += ["ic_mean", "icir", "rank_ic_mean", "rank_icir"]
-    present = [c for c in columns if any(c in row for row in metrics.values())]
+    present = [c for c in HEADLINE_METRICS if any(c in row for row in metrics.values())]
     return [{"model": name, **{c: row.get(c) for c in present}} for name, row in metrics.items()]
 
 

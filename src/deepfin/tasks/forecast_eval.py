@@ -9,7 +9,21 @@ import polars as pl
 
 from deepfin.metrics import forecast_metrics, panel_ic_metrics
 
-MIN_PANEL_NAMES = 5  # tickers per date below which a cross-sectional IC means nothing
+MIN_PANEL_NAMES = 5
+# the metrics a leaderboard or report table shows, in order
+HEADLINE_METRICS = (
+    "mae",
+    "rmse",
+    "mape",
+    "directional_accuracy",
+    "r2_oos",
+    "dm_statistic",
+    "dm_p_value",
+    "ic_mean",
+    "icir",
+    "rank_ic_mean",
+    "rank_icir",
+)  # tickers per date below which a cross-sectional IC means nothing
 
 
 def prediction_table(rows: pl.DataFrame, forecasts: dict[str, np.ndarray]) -> pl.DataFrame:

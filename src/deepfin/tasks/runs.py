@@ -19,24 +19,11 @@ from deepfin.data.io import DataError
 from deepfin.data.samples import load_prices
 from deepfin.data.splits import Split, chronological_split
 from deepfin.tasks.base import write_json
+from deepfin.tasks.forecast_eval import HEADLINE_METRICS
 from deepfin.tasks.forecasting import Forecaster
 from deepfin.tasks.walk_forward import walk_forward
 
 log = logging.getLogger(__name__)
-
-LEADERBOARD_COLUMNS = (
-    "mae",
-    "rmse",
-    "mape",
-    "directional_accuracy",
-    "r2_oos",
-    "dm_statistic",
-    "dm_p_value",
-    "ic_mean",
-    "icir",
-    "rank_ic_mean",
-    "rank_icir",
-)
 
 
 def load_run_data(config: DataConfig) -> pl.DataFrame:
@@ -107,7 +94,7 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
         rows.append(
             {
                 "model": name,
-                **{column: metrics.get(column) for column in LEADERBOARD_COLUMNS},
+                **{column: metrics.get(column) for column in HEADLINE_METRICS},
                 "epochs": len(forecaster.history_.epochs),
                 "seconds": time.perf_counter() - began,
                 "n": metrics["n"],
