@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# the CPU build of torch that lies on this machine's disk; elsewhere pip picks the right one
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# compile the fused LSTM/GRU kernels now (about a minute, cached) rather than mid-training
+	$(BIN)/python -c "from deepfin.models.fused_rnn import extension; extension()"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -143,6 +143,9 @@ def fit_model(
         history, best_state, start_epoch = _load_checkpoint(checkpoint_dir, model, optimizer)
         log.info("resuming from epoch %d of %s", start_epoch, checkpoint_dir)
     net = distributed.wrap_model(model, device)  # after resuming: DDP copies rank 0's weights
+    # DDP and DP-SGD manage the gradients themselves; everywhere else they share one buffer
+    own_gradients = not distributed.is_distributed() and not poisson_sampling
+    grads = _FlatGradients(model) if own_gradients and _FlatGradients.fits(model) else None
     main_process = distributed.is_main_process()
     bad_epochs = start_epoch - 1 - history.best_epoch
     batches_per_epoch = math.ceil(len(train) / distributed.world_size() / config.batch_size)
@@ -156,7 +159,7 @@ def fit_model(
                 # a per-epoch seed makes a resumed run identical to an uninterrupted one
                 torch.manual_seed(config.seed * 1_000_003 + epoch)
                 train_loss = _train_epoch(
-                    net, train, optimizer, loss_fn, config, progress, task, poisson_sampling
+                    net, train, optimizer, loss_fn, config, progress, task, poisson_sampling, grads
                 )
                 val_loss = _validation_loss(model, val, loss_fn) if val is not None else train_loss
                 history.epochs.append(
@@ -201,8 +204,50 @@ def fit_model(
             "if another rank failed first its error is the cause; the checkpoint of the last "
             "completed epoch is intact: fix the cause and resume from it"
         ) from error
+    finally:
+        if grads is not None:
+            grads.release()
     model.load_state_dict(best_state)
     return history
+
+
+class _FlatGradients:
+    """Every parameter's gradient as a view of one buffer: zeroing and clipping are one op each.
+
+    On small nets the per-parameter Python of zero_grad and clip_grad_norm_ costs more than
+    the arithmetic; autograd accumulates into the views in place.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        first = self.params[0]
+        self.flat = torch.zeros(
+            sum(p.numel() for p in self.params), dtype=first.dtype, device=first.device
+        )
+        offset = 0
+        for p in self.params:
+            p.grad = self.flat[offset : offset + p.numel()].view_as(p)
+            offset += p.numel()
+
+    @staticmethod
+    def fits(model: nn.Module) -> bool:
+        """Whether the trainable parameters can share one buffer (one dtype, one device)."""
+        kinds = {(p.dtype, p.device) for p in model.parameters() if p.requires_grad}
+        return len(kinds) == 1
+
+    def zero(self) -> None:
+        """Zero every gradient."""
+        self.flat.zero_()
+
+    def clip(self, max_norm: float) -> None:
+        """Scale the gradients to a global norm of at most `max_norm`, as clip_grad_norm_."""
+        norm = torch.linalg.vector_norm(self.flat)
+        self.flat.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
+    def release(self) -> None:
+        """Detach the parameters from the buffer."""
+        for p in self.params:
+            p.grad = None
 
 
 def _validation_loss(model: nn.Module, val: WindowDataset, loss_fn: LossFunction) -> float:
@@ -227,6 +272,7 @@ def _train_epoch(
     progress: Progress,
     task: Any,
     poisson_sampling: bool = False,
+    grads: _FlatGradients | None = None,
 ) -> float:
     model.train()
     device = train.ends.device
@@ -243,16 +289,24 @@ def _train_epoch(
             if len(positions) == 0:  # chance (1 - q)^rows: negligible for the sizes we train
                 continue
         inputs, targets = train.batch(positions)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        if config.bf16:
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss = loss_fn(model(inputs), targets)
+        else:
             loss = loss_fn(model(inputs), targets)
         objective = loss
         if config.l1:
             objective = objective + config.l1 * sum(p.abs().sum() for p in penalised)
         if config.l2:
             objective = objective + config.l2 * sum(p.pow(2).sum() for p in penalised)
-        optimizer.zero_grad(set_to_none=True)
+        if grads is None:
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            grads.zero()
         objective.backward()
-        if config.grad_clip:
+        if config.grad_clip and grads is not None:
+            grads.clip(config.grad_clip)
+        elif config.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         total += loss.detach() * len(targets)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepfin.models.fused_rnn import FusedGRU
+
 
 @dataclass(frozen=True)
 class GRUConfig:
@@ -34,7 +36,7 @@ class GRUForecaster(nn.Module):
     def __init__(self, config: GRUConfig) -> None:
         super().__init__()
         self.config = config
-        self.gru = nn.GRU(
+        self.gru = FusedGRU(
             input_size=config.n_features,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepfin.models.fused_rnn import FusedGRU, FusedLSTM
+
 
 @dataclass(frozen=True)
 class HybridConfig:
@@ -41,10 +43,10 @@ class HybridForecaster(nn.Module):
         hidden = config.hidden_size
         # torch applies recurrent dropout only between layers, and warns when there is just one
         between_layers = config.dropout if config.num_layers > 1 else 0.0
-        self.lstm = nn.LSTM(
+        self.lstm = FusedLSTM(
             config.n_features, hidden, config.num_layers, batch_first=True, dropout=between_layers
         )
-        self.gru = nn.GRU(
+        self.gru = FusedGRU(
             config.n_features, hidden, config.num_layers, batch_first=True, dropout=between_layers
         )
         # one gate value per hidden unit and time step: g = sigmoid(W [h_lstm; h_gru] + b)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepfin.models.fused_rnn import FusedLSTM
+
 
 @dataclass(frozen=True)
 class LSTMConfig:
@@ -34,7 +36,7 @@ class LSTMForecaster(nn.Module):
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__()
         self.config = config
-        self.lstm = nn.LSTM(
+        self.lstm = FusedLSTM(
             input_size=config.n_features,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,

@@ -1,0 +1,183 @@
+"""LSTM and GRU layers that run a whole window in one C++ call on the CPU (nn.LSTM/nn.GRU API)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).parent / "csrc" / "recurrent.cpp"
+# DEEPFIN_FUSED_RNN=0 keeps torch's own kernels (to compare, or where no compiler exists)
+ENV_SWITCH = "DEEPFIN_FUSED_RNN"
+
+
+@functools.cache
+def extension() -> ModuleType | None:
+    """The compiled kernels (built once per machine, then cached), or None where they cannot be."""
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return None
+    try:
+        import ninja
+        from torch.utils import cpp_extension
+
+        # torch looks for the ninja binary on PATH; the pip package puts it beside itself
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        return cpp_extension.load(
+            name="deepfin_recurrent",
+            sources=[str(SOURCE)],
+            # OpenMP: at::parallel_for is a header template, serial unless compiled with it
+            extra_cflags=["-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp", "-Wno-psabi"],
+            extra_ldflags=["-fopenmp"],
+            verbose=False,
+        )
+    except Exception as exc:  # a missing compiler must not stop training, only slow it
+        log.warning(
+            "fused LSTM/GRU kernels unavailable (%s: %s); using torch's nn.LSTM/nn.GRU, which "
+            "is slower on the CPU. Install a C++ compiler to enable them, or set %s=0 to "
+            "silence this.",
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+            ENV_SWITCH,
+        )
+        return None
+
+
+def _once(ctx: Any) -> None:
+    """The backward kernels overwrite the saved gates, so a graph is walked back only once."""
+    if getattr(ctx, "spent", False):
+        raise RuntimeError(
+            "backward through a fused LSTM/GRU layer ran twice (retain_graph=True); set "
+            f"{ENV_SWITCH}=0 to use torch's own kernels for that"
+        )
+    ctx.spent = True
+
+
+class _LSTMLayer(torch.autograd.Function):
+    """One LSTM layer over whole windows, batch first."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        w_ih: torch.Tensor,
+        w_hh: torch.Tensor,
+        b_ih: torch.Tensor,
+        b_hh: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ext = extension()
+        assert ext is not None
+        out, h_n, c_n, *saved = ext.lstm_forward(x, w_ih, w_hh, b_ih, b_hh)
+        ctx.save_for_backward(w_ih, w_hh, *saved)
+        return out, h_n, c_n
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_out: torch.Tensor, grad_hn: torch.Tensor | None, grad_cn: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        ext = extension()
+        assert ext is not None
+        _once(ctx)
+        w_ih, w_hh, xh, gates, cs, tcs = ctx.saved_tensors
+        dx, d_w_ih, d_w_hh, d_b = ext.lstm_backward(
+            grad_out, grad_hn, grad_cn, w_ih, w_hh, xh, gates, cs, tcs, ctx.needs_input_grad[0]
+        )
+        return dx, d_w_ih, d_w_hh, d_b, d_b
+
+
+class _GRULayer(torch.autograd.Function):
+    """One GRU layer over whole windows, batch first."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        w_ih: torch.Tensor,
+        w_hh: torch.Tensor,
+        b_ih: torch.Tensor,
+        b_hh: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        ext = extension()
+        assert ext is not None
+        out, h_n, *saved = ext.gru_forward(x, w_ih, w_hh, b_ih, b_hh)
+        ctx.save_for_backward(w_ih, w_hh, *saved)
+        return out, h_n
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_out: torch.Tensor, grad_hn: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        ext = extension()
+        assert ext is not None
+        _once(ctx)
+        w_ih, w_hh, x_tm, gi, gh, hs = ctx.saved_tensors
+        return tuple(
+            ext.gru_backward(
+                grad_out, grad_hn, w_ih, w_hh, x_tm, gi, gh, hs, ctx.needs_input_grad[0]
+            )
+        )
+
+
+def _fused_ok(module: nn.RNNBase, x: torch.Tensor, hx: object) -> bool:
+    """Whether the fused kernels cover this call; everything else goes to torch's own."""
+    return (
+        hx is None
+        and x.dim() == 3
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and module.batch_first
+        and module.bias
+        and not module.bidirectional
+        and module.proj_size == 0
+        and not torch.is_autocast_enabled("cpu")
+        and extension() is not None
+    )
+
+
+def _layers(module: nn.RNNBase, x: torch.Tensor, layer: Any) -> tuple[torch.Tensor, list]:
+    """Run the stacked layers with dropout between them as nn.LSTM/nn.GRU do."""
+    finals = []
+    for k in range(module.num_layers):
+        if k > 0 and module.dropout > 0 and module.training:
+            x = F.dropout(x, module.dropout, training=True)
+        weights = [getattr(module, f"{name}_l{k}") for name in ("weight_ih", "weight_hh")]
+        biases = [getattr(module, f"{name}_l{k}") for name in ("bias_ih", "bias_hh")]
+        x, *state = layer.apply(x.contiguous(), *weights, *biases)
+        finals.append(state)
+    return x, finals
+
+
+def _stack(states: list[torch.Tensor]) -> torch.Tensor:
+    """Final states of the layers as (layers, B, H); one layer is a view, not a copy."""
+    return states[0].unsqueeze(0) if len(states) == 1 else torch.stack(states)
+
+
+class FusedLSTM(nn.LSTM):
+    """nn.LSTM whose float32 CPU forward and backward run in the fused kernels when available."""
+
+    def forward(self, x: torch.Tensor, hx: Any = None) -> Any:  # type: ignore[override]
+        """Same inputs, outputs and weights as nn.LSTM."""
+        if not _fused_ok(self, x, hx):
+            return super().forward(x, hx)
+        out, finals = _layers(self, x, _LSTMLayer)
+        h_n, c_n = (_stack([state[k] for state in finals]) for k in (0, 1))  # (layers, B, H)
+        return out, (h_n, c_n)
+
+
+class FusedGRU(nn.GRU):
+    """nn.GRU whose float32 CPU forward and backward run in the fused kernels when available."""
+
+    def forward(self, x: torch.Tensor, hx: Any = None) -> Any:  # type: ignore[override]
+        """Same inputs, outputs and weights as nn.GRU."""
+        if not _fused_ok(self, x, hx):
+            return super().forward(x, hx)
+        out, finals = _layers(self, x, _GRULayer)
+        return out, _stack([h for (h,) in finals])
