@@ -51,16 +51,15 @@ TARGET_RATIOS = {"Keras": 4.0, "Darts": 3.0}
 
 
 BOUND = """
-What bounds it: an LSTM window costs 3 x 2 x 4H x (F + H) x T = 1.84 MFLOP (forward and
-backward; H=50, F=1, T=30), so the matmul peak would allow about 47,000 windows/s per core
-(the issue's ~78,000 on two). oneDNN's fused LSTM already fuses what can be fused across time
-steps (the input projection of all 30 steps, and the weight gradients, are each one large
-product), but the recurrence itself is 30 dependent (32 x 50) @ (50 x 200) products forward and
-twice that backward per batch: a few microseconds of arithmetic each behind a fixed cost to
-start it, so at batch 32 the net runs at 10-30% of the matmul peak. Bigger batches raise the
-share (the batch-256 table); at batch 32 a second thread mostly adds synchronisation. deepfin's
-loop adds little to the model: validation, checkpoints and the progress bar are per epoch;
-per batch there is one gather from the window view, gradient clipping and a fused Adam step.
+What bounds it: an LSTM window costs 3 x 2 x 4H x (F + H) x T = 1.84 MFLOP forward and
+backward (H=50, F=1, T=30), so the matmul peak allows about 40,000-45,000 windows/s per core.
+deepfin's fused kernels (src/deepfin/models/csrc/recurrent.cpp) do per step one product
+[x_t, h_t-1] [W_ih, W_hh]^T with the weights packed once per call and a register-blocked
+kernel, one vectorised pass over the gates, and the weight gradients of all 30 steps as one
+product; the rows of a batch run their recurrence on separate threads. What remains at batch
+32 is Python and autograd around each step of the loop (about 100 small ops per batch: head,
+loss, backward graph, clipping, Adam), which costs as much as the arithmetic; the
+'torch kernels' row is the same loop on nn.LSTM (oneDNN) for comparison.
 """
 
 
@@ -132,8 +131,11 @@ def measure_deepfin(
             )
             seconds = time.perf_counter() - began
         rates.append(len(train) * len(history.epochs) / seconds)
+    runner = "deepfin bf16 autocast" if bf16 else "deepfin"
+    if os.environ.get("DEEPFIN_FUSED_RNN") == "0":
+        runner = "deepfin, torch kernels"
     return {
-        "runner": "deepfin bf16 autocast" if bf16 else "deepfin",
+        "runner": runner,
         "model": model_name,
         "train_windows": len(train),
         "epochs": epochs,
@@ -155,13 +157,13 @@ def flops_per_window(model_name: str, params: dict[str, Any]) -> float:
     with FlopCounterMode(display=False) as counter:
         model(torch.randn(batch, LOOKBACK, 1)).pow(2).mean().backward()
     counted = counter.get_total_flops() / batch
-    # oneDNN's fused LSTM is invisible to the counter: 2 FLOPs per multiply-add of the four
-    # gates' products per step, and the backward pass costs twice the forward
+    # fused recurrent kernels (deepfin's or oneDNN's) are invisible to the counter: 2 FLOPs per
+    # multiply-add of the gates' products per step, and the backward pass costs twice the forward
     for module in model.modules():
-        if isinstance(module, nn.LSTM):
+        if isinstance(module, nn.LSTM | nn.GRU):
             for layer in range(module.num_layers):
                 inputs = module.input_size if layer == 0 else module.hidden_size
-                gates = 4 * module.hidden_size
+                gates = (4 if isinstance(module, nn.LSTM) else 3) * module.hidden_size
                 counted += 3 * 2 * gates * (inputs + module.hidden_size) * LOOKBACK
     return counted
 
@@ -196,9 +198,12 @@ def worker(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------- orchestration
-def run_process(command: list[str], threads: int) -> dict[str, Any] | None:
+def run_process(
+    command: list[str], threads: int, extra_env: dict[str, str] | None = None
+) -> dict[str, Any] | None:
     """Run a measurement in a fresh process pinned to `threads`; its RESULT line, or None."""
     env = os.environ | {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env |= extra_env or {}
     env["PYTHONPATH"] = str(ROOT / "bench") + os.pathsep + env.get("PYTHONPATH", "")
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     match = re.search(r"^RESULT (.*)$", done.stdout, flags=re.MULTILINE)
@@ -210,13 +215,21 @@ def run_process(command: list[str], threads: int) -> dict[str, Any] | None:
 
 
 def deepfin_run(
-    model: str, threads: int, batch_size: int, data: str, reps: int, *, bf16: bool = False
+    model: str,
+    threads: int,
+    batch_size: int,
+    data: str,
+    reps: int,
+    *,
+    bf16: bool = False,
+    torch_kernels: bool = False,
 ) -> dict[str, Any] | None:
     """One worker process that trains `model` `reps` times; windows/s of each fit."""
     command = [sys.executable, __file__, "--worker", "deepfin", "--model", model]
     command += ["--threads", str(threads), "--batch-size", str(batch_size)]
     command += ["--data", data, "--reps", str(reps)] + (["--bf16"] if bf16 else [])
-    return run_process(command, threads)
+    # nn.LSTM/nn.GRU instead of deepfin's fused kernels: the same loop, torch's recurrence
+    return run_process(command, threads, {"DEEPFIN_FUSED_RNN": "0"} if torch_kernels else None)
 
 
 def peer_run(threads: int, data: str, mode: str) -> dict[str, Any] | None:
@@ -268,6 +281,9 @@ def head_to_head(threads: int, data: str, reps: int) -> list[dict[str, Any]]:
         for mode in PEER_MODES[data]:
             runs.setdefault(mode, []).append(peer_run(threads, data, mode))
         runs.setdefault("deepfin", []).append(deepfin_run("lstm", threads, 32, data, 1))
+        if data == "sp500":
+            kernels = deepfin_run("lstm", threads, 32, data, 1, torch_kernels=True)
+            runs.setdefault("torch kernels", []).append(kernels)
     return [record for results in runs.values() for record in merge(results, threads, 32, data)]
 
 
