@@ -125,3 +125,41 @@ def test_a_second_backward_through_the_same_graph_is_refused(reference, fused) -
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="DEEPFIN_FUSED_RNN=0"):
         loss.backward()
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize(("reference", "fused"), PAIRS)
+def test_a_gradient_shared_with_the_rest_of_the_graph_is_left_intact(reference, fused, batch):
+    # time-major use of the output: its gradient is contiguous after the transpose, and
+    # autograd hands the same tensor to the other branch of the sum
+    ref, twin = twins(reference, fused, 2, 5, 1)
+    x, weights, base = torch.randn(batch, 6, 2), torch.randn(6, batch, 5), torch.randn(6, batch, 5)
+    grads = []
+    for module in (ref, twin):
+        scale = torch.ones(6, batch, 5, requires_grad=True)
+        shared = base * scale
+        out, _ = module(x)
+        ((out.transpose(0, 1) + shared) * weights).sum().backward()
+        grads.append(scale.grad)
+    torch.testing.assert_close(grads[1], grads[0])
+
+
+@pytest.mark.parametrize(("reference", "fused"), PAIRS)
+def test_second_derivatives_are_refused_not_silently_wrong(reference, fused) -> None:
+    x = torch.randn(3, 4, 2, requires_grad=True)
+    out, _ = fused(2, 5, batch_first=True)(x)
+    (grad,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.pow(2).sum().backward()
+
+
+@pytest.mark.parametrize(("reference", "fused"), PAIRS)
+def test_packed_sequences_and_in_place_state_edits_behave_as_in_torch(reference, fused) -> None:
+    ref, twin = twins(reference, fused, 2, 5, 1)
+    x = torch.randn(3, 4, 2)
+    packed = nn.utils.rnn.pack_padded_sequence(x, [4, 3, 2], batch_first=True)
+    torch.testing.assert_close(twin(packed)[0].data, ref(packed)[0].data)
+    out, state = twin(x)
+    h_n = state[0] if isinstance(state, tuple) else state
+    h_n.detach_()
+    out.sum().backward()

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class _LSTMLayer(torch.autograd.Function):
         return out, h_n, c_n
 
     @staticmethod
+    @once_differentiable  # the kernels record no graph: a second derivative must fail loudly
     def backward(
         ctx: Any, grad_out: torch.Tensor, grad_hn: torch.Tensor | None, grad_cn: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
@@ -112,6 +114,7 @@ class _GRULayer(torch.autograd.Function):
         return out, h_n
 
     @staticmethod
+    @once_differentiable  # the kernels record no graph: a second derivative must fail loudly
     def backward(
         ctx: Any, grad_out: torch.Tensor, grad_hn: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
@@ -129,7 +132,8 @@ class _GRULayer(torch.autograd.Function):
 def _fused_ok(module: nn.RNNBase, x: torch.Tensor, hx: object) -> bool:
     """Whether the fused kernels cover this call; everything else goes to torch's own."""
     return (
-        hx is None
+        isinstance(x, torch.Tensor)  # not a PackedSequence
+        and hx is None
         and x.dim() == 3
         and x.device.type == "cpu"
         and x.dtype == torch.float32
@@ -155,11 +159,6 @@ def _layers(module: nn.RNNBase, x: torch.Tensor, layer: Any) -> tuple[torch.Tens
     return x, finals
 
 
-def _stack(states: list[torch.Tensor]) -> torch.Tensor:
-    """Final states of the layers as (layers, B, H); one layer is a view, not a copy."""
-    return states[0].unsqueeze(0) if len(states) == 1 else torch.stack(states)
-
-
 class FusedLSTM(nn.LSTM):
     """nn.LSTM whose float32 CPU forward and backward run in the fused kernels when available."""
 
@@ -168,7 +167,7 @@ class FusedLSTM(nn.LSTM):
         if not _fused_ok(self, x, hx):
             return super().forward(x, hx)
         out, finals = _layers(self, x, _LSTMLayer)
-        h_n, c_n = (_stack([state[k] for state in finals]) for k in (0, 1))  # (layers, B, H)
+        h_n, c_n = (torch.stack([state[k] for state in finals]) for k in (0, 1))  # (layers, B, H)
         return out, (h_n, c_n)
 
 
@@ -180,4 +179,4 @@ class FusedGRU(nn.GRU):
         if not _fused_ok(self, x, hx):
             return super().forward(x, hx)
         out, finals = _layers(self, x, _GRULayer)
-        return out, _stack([h for (h,) in finals])
+        return out, torch.stack([h for (h,) in finals])

@@ -44,7 +44,7 @@ inline float exp_small(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.f;
-  int32_t bits = (static_cast<int32_t>(k) + 127) << 23;  // 2^k
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(k) + 127) << 23;  // 2^k
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
@@ -331,8 +331,9 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x_in, const at::Tensor& w
                          xhp + ((t + 1) * B + b0) * K + F, K, o + (b0 * T + t) * H, T * H);
     }
   });
-  at::Tensor h_n = xh[T].narrow(1, F, H).contiguous();
-  return {out, h_n, cs[T], xh, gates, cs, tcs};
+  // final states of their own, not views of the buffers kept for the backward pass
+  at::Tensor h_n = xh[T].narrow(1, F, H).clone();
+  return {out, h_n, cs[T].clone(), xh, gates, cs, tcs};
 }
 
 // Gradients of x, w_ih, w_hh and the bias (the same for b_ih and b_hh).
@@ -411,7 +412,7 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& x_in, const at::Tensor& w_
                         h + row + B * H, o + (b0 * T + t) * H, T * H);
     }
   });
-  return {out, hs[T], x_tm, gi, gh, hs};
+  return {out, hs[T].clone(), x_tm, gi, gh, hs};
 }
 
 std::vector<at::Tensor> gru_backward(const at::Tensor& grad_out, const at::Tensor& grad_hn,
@@ -419,7 +420,9 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& grad_out, const at::Tenso
                                      const at::Tensor& x_tm, at::Tensor gi, at::Tensor gh,
                                      const at::Tensor& hs, bool need_dx) {
   const int64_t T = x_tm.size(0), B = x_tm.size(1), F = x_tm.size(2), H = w_hh.size(1);
-  at::Tensor dh = grad_out.transpose(0, 1).contiguous();
+  // a copy always: dh is written to, and grad_out may be shared with other parts of the graph
+  at::Tensor dh = at::empty({T, B, H}, grad_out.options());
+  dh.copy_(grad_out.transpose(0, 1));
   if (grad_hn.defined()) dh[T - 1].add_(grad_hn);
 
   const float* h = hs.data_ptr<float>();
