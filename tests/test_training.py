@@ -511,3 +511,25 @@ def test_resume_refuses_a_checkpoint_whose_files_disagree(tmp_path: Path) -> Non
             checkpoint_dir=tmp_path,
             resume=True,
         )
+
+
+def test_gradients_in_one_buffer_clip_exactly_as_clip_grad_norm() -> None:
+    from deepfin.training import _FlatGradients
+
+    torch.manual_seed(0)
+    model, twin = nn.Linear(5, 3), nn.Linear(5, 3)
+    twin.load_state_dict(model.state_dict())
+    grads = _FlatGradients(model)
+    x = torch.randn(8, 5)
+    for max_norm in (0.01, 100.0):  # one that clips, one that does not
+        grads.zero()
+        twin.zero_grad()
+        (model(x) ** 2).sum().backward()
+        (twin(x) ** 2).sum().backward()
+        grads.clip(max_norm)
+        nn.utils.clip_grad_norm_(twin.parameters(), max_norm)
+        for ours, theirs in zip(model.parameters(), twin.parameters(), strict=True):
+            torch.testing.assert_close(ours.grad, theirs.grad)
+    assert model.weight.grad.data_ptr() == grads.flat.data_ptr()  # still views of the buffer
+    grads.release()
+    assert model.weight.grad is None

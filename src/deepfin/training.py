@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,7 @@ def fit_model(
     device = select_device(config.device)
     model.to(device)
     train = train.to(device)
+    own_optimizer = optimizer is None
     optimizer = _make_optimizer(model, config) if optimizer is None else optimizer
     history = History()
     best_state = _copy_state(model)
@@ -143,8 +144,8 @@ def fit_model(
         history, best_state, start_epoch = _load_checkpoint(checkpoint_dir, model, optimizer)
         log.info("resuming from epoch %d of %s", start_epoch, checkpoint_dir)
     net = distributed.wrap_model(model, device)  # after resuming: DDP copies rank 0's weights
-    # DDP and DP-SGD manage the gradients themselves; everywhere else they share one buffer
-    own_gradients = not distributed.is_distributed() and not poisson_sampling
+    # DDP and DP-SGD's optimiser manage the gradients themselves; elsewhere they share one buffer
+    own_gradients = own_optimizer and not distributed.is_distributed() and not poisson_sampling
     grads = _FlatGradients(model) if own_gradients and _FlatGradients.fits(model) else None
     main_process = distributed.is_main_process()
     bad_epochs = start_epoch - 1 - history.best_epoch
@@ -280,15 +281,10 @@ def _train_epoch(
     order = distributed.shard(torch.randperm(len(train), device=device))
     total, count = torch.zeros((), device=device), 0
     penalised = [p for name, p in model.named_parameters() if p.ndim > 1 and "weight" in name]
-    for start in range(0, len(order), config.batch_size):
-        positions = order[start : start + config.batch_size]
-        if poisson_sampling:
-            # DP-SGD's privacy accounting assumes each row joins each batch independently
-            chosen = torch.rand(len(train), device=order.device) < config.batch_size / len(train)
-            positions = torch.nonzero(chosen).squeeze(1)
-            if len(positions) == 0:  # chance (1 - q)^rows: negligible for the sizes we train
-                continue
-        inputs, targets = train.batch(positions)
+    batches = math.ceil(len(order) / config.batch_size)
+    for index, (inputs, targets) in enumerate(
+        _batches(train, order, config.batch_size, poisson_sampling)
+    ):
         if config.bf16:
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 loss = loss_fn(model(inputs), targets)
@@ -311,12 +307,31 @@ def _train_epoch(
         optimizer.step()
         total += loss.detach() * len(targets)
         count += len(targets)
-        if (start // config.batch_size) % 50 == 0:
-            progress.update(
-                task, advance=min(50, math.ceil((len(order) - start) / config.batch_size))
-            )
+        if index % 50 == 0:
+            progress.update(task, advance=min(50, batches - index))
     total_sum, count_sum = distributed.all_reduce_sum([float(total), count], device)
     return total_sum / count_sum
+
+
+def _batches(
+    train: WindowDataset, order: torch.Tensor, batch_size: int, poisson_sampling: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs, targets) of each batch, in `order`; windows are gathered many batches at once."""
+    if poisson_sampling:
+        for _ in range(0, len(order), batch_size):
+            # DP-SGD's privacy accounting assumes each row joins each batch independently
+            chosen = torch.rand(len(train), device=order.device) < batch_size / len(train)
+            positions = torch.nonzero(chosen).squeeze(1)
+            if len(positions):  # empty with chance (1 - q)^rows: negligible for our sizes
+                yield train.batch(positions)
+        return
+    # one gather per 64 batches (at most about a million values) instead of one per batch
+    window_values = train.lookback * train.features.shape[1]
+    per_gather = batch_size * max(1, min(64, 2**20 // (batch_size * window_values)))
+    for first in range(0, len(order), per_gather):
+        inputs, targets = train.batch(order[first : first + per_gather])
+        for start in range(0, len(targets), batch_size):
+            yield inputs[start : start + batch_size], targets[start : start + batch_size]
 
 
 def _make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
