@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 
 from deepfin.models.logistic import check_positive_ints
+
+if TYPE_CHECKING:  # lightgbm takes seconds to import; only credit scoring needs it
+    import lightgbm as lgb
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class LightGBMScorer:
         seed: int = 0,
     ) -> LightGBMScorer:
         """Grow trees on (N, F) features and 0/1 labels; validation rows stop the growth."""
+        import lightgbm as lgb
+
         if x.shape[1] != self.config.n_features:
             raise ValueError(
                 f"lightgbm: got {x.shape[1]} features, built for {self.config.n_features}"
@@ -120,6 +124,8 @@ class LightGBMScorer:
     @classmethod
     def from_text(cls, config: LightGBMConfig, text: str) -> LightGBMScorer:
         """Rebuild a fitted model from `to_text` output."""
+        import lightgbm as lgb
+
         scorer = cls(config)
         scorer.booster_ = lgb.Booster(model_str=text)
         return scorer

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import logging
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,8 +20,27 @@ from torch.autograd.function import once_differentiable
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).parent / "csrc" / "recurrent.cpp"
+# OpenMP: at::parallel_for is a header template, serial unless compiled with it
+CFLAGS = ("-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp", "-Wno-psabi")
 # DEEPFIN_FUSED_RNN=0 keeps torch's own kernels (to compare, or where no compiler exists)
 ENV_SWITCH = "DEEPFIN_FUSED_RNN"
+
+
+def build_directory() -> tuple[str, Path]:
+    """The library's name and folder: a new source, flag set, torch or Python gets a new one."""
+    key = hashlib.sha256(
+        b"\0".join(
+            [
+                SOURCE.read_bytes(),
+                " ".join(CFLAGS).encode(),
+                torch.__version__.encode(),
+                sys.version.encode(),
+            ]
+        )
+    ).hexdigest()[:16]
+    name = f"deepfin_recurrent_{key}"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch_extensions"
+    return name, Path(os.environ.get("TORCH_EXTENSIONS_DIR", cache)) / "deepfin" / name
 
 
 @functools.cache
@@ -26,18 +48,30 @@ def extension() -> ModuleType | None:
     """The compiled kernels (built once per machine, then cached), or None where they cannot be."""
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return None
+    name, directory = build_directory()
+    built = directory / f"{name}.so"
+    if built.exists():  # import it directly: torch's loader costs seconds even when cached
+        spec = importlib.util.spec_from_file_location(name, built)
+        if spec is not None and spec.loader is not None:
+            try:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return module
+            except ImportError:  # half-written by a concurrent build: let torch's lock decide
+                pass
     try:
         import ninja
         from torch.utils import cpp_extension
 
         # torch looks for the ninja binary on PATH; the pip package puts it beside itself
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        directory.mkdir(parents=True, exist_ok=True)
         return cpp_extension.load(
-            name="deepfin_recurrent",
+            name=name,
             sources=[str(SOURCE)],
-            # OpenMP: at::parallel_for is a header template, serial unless compiled with it
-            extra_cflags=["-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp", "-Wno-psabi"],
+            extra_cflags=list(CFLAGS),
             extra_ldflags=["-fopenmp"],
+            build_directory=str(directory),
             verbose=False,
         )
     except Exception as exc:  # a missing compiler must not stop training, only slow it
