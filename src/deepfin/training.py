@@ -27,7 +27,8 @@ LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 OPTIMIZERS = ("adam", "adamw")
 CHECKPOINT_WEIGHTS = "checkpoint.safetensors"
 CHECKPOINT_STATE = "checkpoint.json"
-EVAL_BATCH = 4096
+# evaluation batches small enough that a recurrent net's per-step buffers stay in cache
+EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)
