@@ -163,3 +163,14 @@ def test_packed_sequences_and_in_place_state_edits_behave_as_in_torch(reference,
     h_n = state[0] if isinstance(state, tuple) else state
     h_n.detach_()
     out.sum().backward()
+
+
+@pytest.mark.parametrize("time", [1, 4, 5])  # the no-grad path alternates two cell buffers
+@pytest.mark.parametrize(("reference", "fused"), PAIRS)
+def test_inference_without_autograd_matches_torch(reference, fused, time) -> None:
+    ref, twin = twins(reference, fused, 3, 20, 2)
+    x = torch.randn(11, time, 3)
+    with torch.no_grad():
+        expected, got = ref(x), twin(x)
+    torch.testing.assert_close(got[0], expected[0], atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(got[1], expected[1], atol=2e-6, rtol=1e-5)

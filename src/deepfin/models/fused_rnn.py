@@ -107,10 +107,11 @@ class _LSTMLayer(torch.autograd.Function):
         w_hh: torch.Tensor,
         b_ih: torch.Tensor,
         b_hh: torch.Tensor,
+        keep: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ext = extension()
         assert ext is not None
-        out, h_n, c_n, *saved = ext.lstm_forward(x, w_ih, w_hh, b_ih, b_hh)
+        out, h_n, c_n, *saved = ext.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, keep)
         ctx.save_for_backward(w_ih, w_hh, *saved)
         return out, h_n, c_n
 
@@ -126,7 +127,7 @@ class _LSTMLayer(torch.autograd.Function):
         dx, d_w_ih, d_w_hh, d_b = ext.lstm_backward(
             grad_out, grad_hn, grad_cn, w_ih, w_hh, xh, gates, cs, tcs, ctx.needs_input_grad[0]
         )
-        return dx, d_w_ih, d_w_hh, d_b, d_b
+        return dx, d_w_ih, d_w_hh, d_b, d_b, None
 
 
 class _GRULayer(torch.autograd.Function):
@@ -140,10 +141,11 @@ class _GRULayer(torch.autograd.Function):
         w_hh: torch.Tensor,
         b_ih: torch.Tensor,
         b_hh: torch.Tensor,
+        keep: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         ext = extension()
         assert ext is not None
-        out, h_n, *saved = ext.gru_forward(x, w_ih, w_hh, b_ih, b_hh)
+        out, h_n, *saved = ext.gru_forward(x, w_ih, w_hh, b_ih, b_hh, keep)
         ctx.save_for_backward(w_ih, w_hh, *saved)
         return out, h_n
 
@@ -156,11 +158,10 @@ class _GRULayer(torch.autograd.Function):
         assert ext is not None
         _once(ctx)
         w_ih, w_hh, x_tm, gi, gh, hs = ctx.saved_tensors
-        return tuple(
-            ext.gru_backward(
-                grad_out, grad_hn, w_ih, w_hh, x_tm, gi, gh, hs, ctx.needs_input_grad[0]
-            )
+        grads = ext.gru_backward(
+            grad_out, grad_hn, w_ih, w_hh, x_tm, gi, gh, hs, ctx.needs_input_grad[0]
         )
+        return (*grads, None)
 
 
 def _fused_ok(module: nn.RNNBase, x: torch.Tensor, hx: object) -> bool:
@@ -188,7 +189,9 @@ def _layers(module: nn.RNNBase, x: torch.Tensor, layer: Any) -> tuple[torch.Tens
             x = F.dropout(x, module.dropout, training=True)
         weights = [getattr(module, f"{name}_l{k}") for name in ("weight_ih", "weight_hh")]
         biases = [getattr(module, f"{name}_l{k}") for name in ("bias_ih", "bias_hh")]
-        x, *state = layer.apply(x.contiguous(), *weights, *biases)
+        # the per-step buffers are kept only when autograd will walk back through them
+        keep = torch.is_grad_enabled() and any(t.requires_grad for t in [x, *weights, *biases])
+        x, *state = layer.apply(x.contiguous(), *weights, *biases, keep)
         finals.append(state)
     return x, finals
 

@@ -296,9 +296,11 @@ constexpr int64_t kMinRows = 8;
 // with the recurrent one, and backwards one product gives both dx_t and dh_{t-1}.
 //
 // x (B, T, F) -> out (B, T, H), h_n, c_n, and what the backward pass needs.
+// keep: whether the backward pass will run; without it the gates and cell states of one step
+// are overwritten by the next, so inference touches a few kilobytes per row, not megabytes.
 std::vector<at::Tensor> lstm_forward(const at::Tensor& x_in, const at::Tensor& w_ih,
                                      const at::Tensor& w_hh, const at::Tensor& b_ih,
-                                     const at::Tensor& b_hh) {
+                                     const at::Tensor& b_hh, bool keep) {
   check_inputs(x_in, w_ih, w_hh, 4);
   const int64_t B = x_in.size(0), T = x_in.size(1), F = x_in.size(2), H = w_hh.size(1);
   const int64_t K = F + H;
@@ -309,10 +311,11 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x_in, const at::Tensor& w
   xh.narrow(2, 0, F).narrow(0, 0, T).copy_(x_in.transpose(0, 1));
   xh.narrow(2, 0, F)[T].zero_();
   xh[0].narrow(1, F, H).zero_();
-  at::Tensor gates = at::empty({T, B, 4 * H}, x_in.options());
-  at::Tensor cs = at::empty({T + 1, B, H}, x_in.options());
+  const int64_t kept = keep ? T : 1;  // steps whose gates stay in memory
+  at::Tensor gates = at::empty({kept, B, 4 * H}, x_in.options());
+  at::Tensor cs = at::empty({keep ? T + 1 : 2, B, H}, x_in.options());  // else c_{t-1}, c_t
   cs[0].zero_();
-  at::Tensor tcs = at::empty({T, B, H}, x_in.options());
+  at::Tensor tcs = at::empty({kept, B, H}, x_in.options());
   at::Tensor out = at::empty({B, T, H}, x_in.options());
   float* xhp = xh.data_ptr<float>();
   float* gp = gates.data_ptr<float>();
@@ -323,17 +326,19 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x_in, const at::Tensor& w
   at::parallel_for(0, B, kMinRows, [&](int64_t b0, int64_t b1) {
     const int64_t n = b1 - b0;
     for (int64_t t = 0; t < T; ++t) {
-      float* g = gp + (t * B + b0) * 4 * H;
+      const int64_t step = keep ? t : 0;
+      const int64_t c_prev = keep ? t : t % 2, c_next = keep ? t + 1 : (t + 1) % 2;
+      float* g = gp + (step * B + b0) * 4 * H;
       gemm_packed(n, K, 4 * H, xhp + (t * B + b0) * K, K, w_packed.data_ptr<float>(), g, 4 * H,
                   bias.data_ptr<float>(), false);
-      const int64_t row = (t * B + b0) * H;  // row b0 of step t in a (T, B, H) buffer
-      lstm_gates_forward(n, H, g, c + row, c + row + B * H, tc + row,
-                         xhp + ((t + 1) * B + b0) * K + F, K, o + (b0 * T + t) * H, T * H);
+      lstm_gates_forward(n, H, g, c + (c_prev * B + b0) * H, c + (c_next * B + b0) * H,
+                         tc + (step * B + b0) * H, xhp + ((t + 1) * B + b0) * K + F, K,
+                         o + (b0 * T + t) * H, T * H);
     }
   });
   // final states of their own, not views of the buffers kept for the backward pass
   at::Tensor h_n = xh[T].narrow(1, F, H).clone();
-  return {out, h_n, cs[T].clone(), xh, gates, cs, tcs};
+  return {out, h_n, cs[keep ? T : T % 2].clone(), xh, gates, cs, tcs};
 }
 
 // Gradients of x, w_ih, w_hh and the bias (the same for b_ih and b_hh).
@@ -383,16 +388,17 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& grad_out, const at::Tens
 }
 
 // ----------------------------------------------------------------------------------- GRU
+// keep: as for lstm_forward; without it h W_hh^T of one step is overwritten by the next
 std::vector<at::Tensor> gru_forward(const at::Tensor& x_in, const at::Tensor& w_ih,
                                     const at::Tensor& w_hh, const at::Tensor& b_ih,
-                                    const at::Tensor& b_hh) {
+                                    const at::Tensor& b_hh, bool keep) {
   check_inputs(x_in, w_ih, w_hh, 3);
   const int64_t B = x_in.size(0), T = x_in.size(1), F = x_in.size(2), H = w_hh.size(1);
   const at::Tensor x_tm = x_in.transpose(0, 1).contiguous();
   at::Tensor gi = at::empty({T * B, 3 * H}, x_in.options());
   at::cpu::addmm_out(gi, b_ih, x_tm.view({T * B, F}), w_ih.t());
   gi = gi.view({T, B, 3 * H});
-  at::Tensor gh = at::empty({T, B, 3 * H}, x_in.options());  // h W_hh^T + b_hh of every step
+  at::Tensor gh = at::empty({keep ? T : 1, B, 3 * H}, x_in.options());  // h W_hh^T + b_hh
   at::Tensor hs = at::zeros({T + 1, B, H}, x_in.options());
   at::Tensor out = at::empty({B, T, H}, x_in.options());
   const at::Tensor w_packed = pack_transposed(w_hh);  // (H, 3H)
@@ -404,7 +410,7 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& x_in, const at::Tensor& w_
   at::parallel_for(0, B, kMinRows, [&](int64_t b0, int64_t b1) {
     const int64_t n = b1 - b0;
     for (int64_t t = 0; t < T; ++t) {
-      float* h_part = ghp + (t * B + b0) * 3 * H;
+      float* h_part = ghp + ((keep ? t : 0) * B + b0) * 3 * H;
       const int64_t row = (t * B + b0) * H;
       gemm_packed(n, H, 3 * H, h + row, H, w_packed.data_ptr<float>(), h_part, 3 * H,
                   bias.data_ptr<float>(), false);
