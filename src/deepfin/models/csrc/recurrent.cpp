@@ -395,27 +395,31 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& x_in, const at::Tensor& w_
   check_inputs(x_in, w_ih, w_hh, 3);
   const int64_t B = x_in.size(0), T = x_in.size(1), F = x_in.size(2), H = w_hh.size(1);
   const at::Tensor x_tm = x_in.transpose(0, 1).contiguous();
-  at::Tensor gi = at::empty({T * B, 3 * H}, x_in.options());
-  at::cpu::addmm_out(gi, b_ih, x_tm.view({T * B, F}), w_ih.t());
-  gi = gi.view({T, B, 3 * H});
-  at::Tensor gh = at::empty({keep ? T : 1, B, 3 * H}, x_in.options());  // h W_hh^T + b_hh
+  // per step: x W_ih^T + b_ih (activated in place) and h W_hh^T + b_hh, on the step's threads
+  at::Tensor gi = at::empty({keep ? T : 1, B, 3 * H}, x_in.options());
+  at::Tensor gh = at::empty({keep ? T : 1, B, 3 * H}, x_in.options());
   at::Tensor hs = at::zeros({T + 1, B, H}, x_in.options());
   at::Tensor out = at::empty({B, T, H}, x_in.options());
-  const at::Tensor w_packed = pack_transposed(w_hh);  // (H, 3H)
-  const at::Tensor bias = pack(b_hh);
+  const at::Tensor wi_packed = pack_transposed(w_ih);  // (F, 3H)
+  const at::Tensor wh_packed = pack_transposed(w_hh);  // (H, 3H)
+  const at::Tensor bias_i = pack(b_ih), bias_h = pack(b_hh);
+  const float* x = x_tm.data_ptr<float>();
   float* h = hs.data_ptr<float>();
   float* o = out.data_ptr<float>();
+  float* gip = gi.data_ptr<float>();
   float* ghp = gh.data_ptr<float>();
 
   at::parallel_for(0, B, kMinRows, [&](int64_t b0, int64_t b1) {
     const int64_t n = b1 - b0;
     for (int64_t t = 0; t < T; ++t) {
-      float* h_part = ghp + ((keep ? t : 0) * B + b0) * 3 * H;
+      const int64_t step = ((keep ? t : 0) * B + b0) * 3 * H;
       const int64_t row = (t * B + b0) * H;
-      gemm_packed(n, H, 3 * H, h + row, H, w_packed.data_ptr<float>(), h_part, 3 * H,
-                  bias.data_ptr<float>(), false);
-      gru_gates_forward(n, H, gi.data_ptr<float>() + 3 * row, h_part, h + row,
-                        h + row + B * H, o + (b0 * T + t) * H, T * H);
+      gemm_packed(n, F, 3 * H, x + (t * B + b0) * F, F, wi_packed.data_ptr<float>(), gip + step,
+                  3 * H, bias_i.data_ptr<float>(), false);
+      gemm_packed(n, H, 3 * H, h + row, H, wh_packed.data_ptr<float>(), ghp + step, 3 * H,
+                  bias_h.data_ptr<float>(), false);
+      gru_gates_forward(n, H, gip + step, ghp + step, h + row, h + row + B * H,
+                        o + (b0 * T + t) * H, T * H);
     }
   });
   return {out, hs[T].clone(), x_tm, gi, gh, hs};
