@@ -20,15 +20,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from deepfin import distributed
+from deepfin.checkpoints import CHECKPOINT_STATE, CHECKPOINT_WEIGHTS
 from deepfin.data.windows import WindowDataset
 from deepfin.models import build_model
-from deepfin.training import (
-    CHECKPOINT_STATE,
-    CHECKPOINT_WEIGHTS,
-    History,
-    TrainingConfig,
-    fit_model,
-)
+from deepfin.training import History, TrainingConfig, fit_model
 
 WORLD = 2
 BATCH_PER_RANK = 16

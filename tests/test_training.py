@@ -14,11 +14,10 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from deepfin.checkpoints import CHECKPOINT_STATE, CHECKPOINT_WEIGHTS
 from deepfin.data.windows import WindowDataset
 from deepfin.models import build_model
 from deepfin.training import (
-    CHECKPOINT_STATE,
-    CHECKPOINT_WEIGHTS,
     History,
     TrainingConfig,
     evaluate_loss,
@@ -284,7 +283,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(
         Path(filename).write_bytes(b"half a file")  # as if the disk filled up
         raise OSError("disk full")
 
-    monkeypatch.setattr("deepfin.training.save_file", crash_midway)
+    monkeypatch.setattr("deepfin.checkpoints.save_file", crash_midway)
     with pytest.raises(OSError, match="disk full"):
         fit_model(
             make_model(),

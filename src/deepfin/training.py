@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -14,19 +12,16 @@ from typing import Any
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from deepfin import distributed
+from deepfin.checkpoints import CHECKPOINT_STATE, load_checkpoint, save_checkpoint
 from deepfin.data.windows import WindowDataset
 
 log = logging.getLogger(__name__)
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 OPTIMIZERS = ("adam", "adamw")
-CHECKPOINT_WEIGHTS = "checkpoint.safetensors"
-CHECKPOINT_STATE = "checkpoint.json"
 # evaluation batches small enough that a recurrent net's per-step buffers stay in cache
 EVAL_BATCH = 256
 
@@ -142,7 +137,9 @@ def fit_model(
     best_state = _copy_state(model)
     start_epoch = 1
     if resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT_STATE).exists():
-        history, best_state, start_epoch = _load_checkpoint(checkpoint_dir, model, optimizer)
+        saved, best_state, start_epoch = load_checkpoint(checkpoint_dir, model, optimizer)
+        # a checkpoint saved after an interruption still resumes where it stopped
+        history = History(**(saved | {"stopped": "completed"}))
         log.info("resuming from epoch %d of %s", start_epoch, checkpoint_dir)
     net = distributed.wrap_model(model, device)  # after resuming: DDP copies rank 0's weights
     # DDP and DP-SGD's optimiser manage the gradients themselves; elsewhere they share one buffer
@@ -183,7 +180,9 @@ def fit_model(
                     f"val {val_loss:.4f} best {history.best_loss:.4f}@{history.best_epoch}",
                 )
                 if checkpoint_dir is not None and main_process:
-                    _save_checkpoint(checkpoint_dir, model, optimizer, best_state, history, epoch)
+                    save_checkpoint(
+                        checkpoint_dir, model, optimizer, best_state, asdict(history), epoch
+                    )
                 if not math.isfinite(train_loss) or not math.isfinite(val_loss):
                     model.load_state_dict(best_state)
                     raise FloatingPointError(
@@ -361,62 +360,3 @@ def _progress_bar(enabled: bool) -> Progress:
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
-
-
-def _save_checkpoint(
-    directory: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    best_state: dict[str, torch.Tensor],
-    history: History,
-    epoch: int,
-) -> None:
-    """Write weights, best weights, optimiser moments and history; each file atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.contiguous().cpu() for k, v in model.state_dict().items()}
-    tensors |= {f"best.{k}": v.contiguous().cpu() for k, v in best_state.items()}
-    optimizer_state = optimizer.state_dict()
-    for index, state in optimizer_state["state"].items():
-        for name, value in state.items():
-            tensors[f"optimizer.{index}.{name}"] = torch.as_tensor(value).contiguous().cpu()
-    state_json = {
-        "epoch": epoch,
-        "history": asdict(history),
-        "param_groups": optimizer_state["param_groups"],
-    }
-    partial = directory / (CHECKPOINT_WEIGHTS + ".partial")
-    save_file(tensors, str(partial), metadata={"epoch": str(epoch)})
-    os.replace(partial, directory / CHECKPOINT_WEIGHTS)
-    partial_json = directory / (CHECKPOINT_STATE + ".partial")
-    partial_json.write_text(json.dumps(state_json))
-    os.replace(partial_json, directory / CHECKPOINT_STATE)
-
-
-def _load_checkpoint(
-    directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer
-) -> tuple[History, dict[str, torch.Tensor], int]:
-    state_json = json.loads((directory / CHECKPOINT_STATE).read_text())
-    device = next(model.parameters()).device
-    weights_path = directory / CHECKPOINT_WEIGHTS
-    with safe_open(str(weights_path), framework="pt") as handle:
-        weights_epoch = int((handle.metadata() or {}).get("epoch", -1))
-    if weights_epoch != state_json["epoch"]:
-        # the run stopped between the two writes: the weights are one epoch ahead
-        raise RuntimeError(
-            f"checkpoint in {directory} is inconsistent (weights of epoch {weights_epoch}, "
-            f"state of epoch {state_json['epoch']}); delete it and train from scratch"
-        )
-    tensors = load_file(str(weights_path), device=str(device))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-    optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state_json["param_groups"]}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            value = value.cpu() if name == "step" else value  # Adam keeps `step` on the CPU
-            optimizer_state["state"].setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(optimizer_state)
-    history = History(**state_json["history"])
-    # a checkpoint saved after an interruption still resumes where it stopped
-    history.stopped = "completed"
-    return history, best_state, int(state_json["epoch"]) + 1
