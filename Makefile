@@ -34,7 +34,7 @@ browser:
 		>/dev/null 2>&1 || echo "chromium could not be installed: the browser test will skip"
 
 # throughput (deepfin beside the minimal loop of ../shared/bench, in the same run), then scale;
-# about 10-15 minutes on two quiet cores; tables on stdout, JSON in bench/results/
+# about 15-20 minutes on two quiet cores; tables on stdout, JSON in bench/results/
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/scale.py

@@ -11,7 +11,7 @@ validation every epoch, early-stopping bookkeeping, the progress bar and per-epo
 Each measurement runs in a fresh process (its own thread count and peak RSS); windows per
 second are the median of 3 repetitions. deepfin's lstm and the minimal loop take turns, one
 process each, so a change in machine load hits both; the other models run 3 epochs (their
-windows per second are the same in every epoch) to keep `make bench` under 15 minutes.
+windows per second are the same in every epoch) to keep `make bench` near 15 minutes.
 Identical runs on a shared 2-core machine differ by up to 2x, so deepfin is compared only
 with the reference loop measured in the same run.
 """
@@ -43,7 +43,7 @@ PANEL_TICKERS, PANEL_DAYS = 500, 2500  # the reference loop's panel size
 PANEL_WINDOWS = 16_000  # training windows per panel repetition: 500 steps at batch 32
 PANEL_VAL_WINDOWS = 4_000
 # the reference loop's DataLoader mode is the textbook loop, unfold its fastest; on the panel
-# only the faster one runs, to keep `make bench` under 15 minutes
+# only the faster one runs, to keep `make bench` near 15 minutes
 PEER_MODES = {"sp500": ("dataloader", "unfold"), "panel": ("unfold",)}
 # Published figures for this task on a 2-core machine (from the speed issue), windows/s.
 PUBLISHED = {"Keras": (2_500, 3_500), "Darts": (5_000, 8_000), "NeuralForecast": (5_000, 5_000)}
@@ -80,7 +80,7 @@ def measure_deepfin(
     if data == "sp500":
         source: Any = load_sample("sp500")
         # the lstm runs the reference task's 10 epochs; the other models 3, to keep `make bench`
-        # under 15 minutes: windows per second are the same in every epoch
+        # near 15 minutes: windows per second are the same in every epoch
         epochs = EPOCHS if model_name == "lstm" else OTHER_EPOCHS
     else:
         from synthetic import panel_path
@@ -274,16 +274,16 @@ def merge(
     ]
 
 
-def head_to_head(threads: int, data: str, reps: int) -> list[dict[str, Any]]:
+def head_to_head(threads: int, data: str, reps: int, kernels: bool) -> list[dict[str, Any]]:
     """deepfin lstm and the minimal loop, run after run in turn: a change of load hits both."""
     runs: dict[str, list[dict[str, Any] | None]] = {}
     for _ in range(reps):
         for mode in PEER_MODES[data]:
             runs.setdefault(mode, []).append(peer_run(threads, data, mode))
         runs.setdefault("deepfin", []).append(deepfin_run("lstm", threads, 32, data, 1))
-        if data == "sp500":
-            kernels = deepfin_run("lstm", threads, 32, data, 1, torch_kernels=True)
-            runs.setdefault("torch kernels", []).append(kernels)
+        if kernels and data == "sp500":  # the same loop on torch's nn.LSTM
+            torch_run = deepfin_run("lstm", threads, 32, data, 1, torch_kernels=True)
+            runs.setdefault("torch kernels", []).append(torch_run)
     return [record for results in runs.values() for record in merge(results, threads, 32, data)]
 
 
@@ -359,7 +359,7 @@ def measure_all(quick: bool, reps: int) -> tuple[dict[int, float], list[dict[str
     for data, batch_size, models in plans:
         for threads in threads_used:
             if batch_size == 32:  # the reference loop has batch 32 only
-                records += head_to_head(threads, data, reps)
+                records += head_to_head(threads, data, reps, kernels=not quick)
             for model in models:
                 if not (batch_size == 32 and model == "lstm"):  # measured head to head
                     result = deepfin_run(model, threads, batch_size, data, reps)
