@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KERNELS := $(VENV)/.kernels
 
 .PHONY: run test lint bench clean browser
 
@@ -12,11 +13,14 @@ $(STAMP): pyproject.toml
 	# the CPU build of torch that lies on this machine's disk; elsewhere pip picks the right one
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# compile the fused LSTM/GRU kernels now (about a minute, cached) rather than mid-training
-	$(BIN)/python -c "from deepfin.models.fused_rnn import extension; extension()"
 	touch $(STAMP)
 
-run: $(STAMP)
+# compile the fused LSTM/GRU kernels now (about a minute, cached) rather than mid-training
+$(KERNELS): $(STAMP) src/deepfin/models/csrc/recurrent.cpp
+	$(BIN)/python -c "from deepfin.models.fused_rnn import extension; extension()"
+	touch $(KERNELS)
+
+run: $(KERNELS)
 	$(BIN)/deepfin forecast --config configs/hybrid_sp500.toml
 
 lint: $(STAMP)
@@ -24,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint browser
+test: lint browser $(KERNELS)
 	$(BIN)/pytest -q
 
 # Debian's chromium renders the HTML reports in the browser tests; they skip where it cannot install
@@ -35,7 +39,7 @@ browser:
 
 # throughput (deepfin beside the minimal loop of ../shared/bench, in the same run), then scale;
 # about 15-20 minutes on two quiet cores; tables on stdout, JSON in bench/results/
-bench: $(STAMP)
+bench: $(KERNELS)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/scale.py
 
