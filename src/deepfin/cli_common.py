@@ -1,0 +1,114 @@
+"""What the `deepfin` commands share: the console, common options, config building, tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from deepfin.config import ConfigError, RunConfig, load_config
+from deepfin.data.io import DataError
+from deepfin.tasks.base import NotFittedError
+
+console = Console()
+if not console.is_terminal:
+    # piped into a log or a file: tables keep their columns instead of folding to 80
+    console = Console(width=160)
+USER_ERRORS = (DataError, ConfigError, NotFittedError, FileNotFoundError, ValueError)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML run config.")]
+DataOption = Annotated[
+    str | None, typer.Option("--data", help="Built-in data set name or CSV/Parquet path.")
+]
+ColumnOption = Annotated[
+    list[str] | None, typer.Option("--column", help="Column role=name, e.g. close='Adj Close'.")
+]
+ReportOption = Annotated[
+    bool, typer.Option("--report/--no-report", help="Write report.html into the run folder.")
+]
+ParamOption = Annotated[
+    list[str] | None, typer.Option("--param", help="Model hyperparameter key=value.")
+]
+
+
+def pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    pairs = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{what} '{item}' needs the form key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def data_flags(
+    data: str | None, column: list[str] | None, tickers: str | None, max_tickers: int | None
+) -> dict[str, Any]:
+    """The [data] overrides every command that reads prices shares."""
+    return {
+        "data.source": data,
+        "data.columns": pairs(column, "--column") or None,
+        "data.tickers": tickers.split(",") if tickers else None,
+        "data.max_tickers": max_tickers,
+    }
+
+
+def parse_value(text: str) -> Any:
+    """Model hyperparameters from the command line: int, float, bool or string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def build_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    return load_config(config, overrides)
+
+
+def fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=2)
+
+
+HEADINGS = {
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "mape": "MAPE %",
+    "directional_accuracy": "hit rate",
+    "r2_oos": "R2 oos",
+    "dm_p_value": "DM p",
+    "ic_mean": "IC",
+    "icir": "ICIR",
+    "rank_ic_mean": "Rank IC",
+    "rank_icir": "Rank ICIR",
+}
+
+
+def metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
+    columns = ["mae", "rmse", "mape", "directional_accuracy", "r2_oos", "dm_p_value"]
+    if any("ic_mean" in row for row in metrics.values()):
+        columns += ["ic_mean", "icir", "rank_ic_mean"]
+    table = Table(title=title)
+    table.add_column("model")
+    for column in columns:
+        table.add_column(HEADINGS[column], justify="right")
+    for name, row in metrics.items():
+        table.add_row(name, *[format_value(row.get(column)) for column in columns])
+    return table
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
+    return str(value)
