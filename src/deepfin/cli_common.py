@@ -26,6 +26,10 @@ DataOption = Annotated[
 ColumnOption = Annotated[
     list[str] | None, typer.Option("--column", help="Column role=name, e.g. close='Adj Close'.")
 ]
+TickersOption = Annotated[str | None, typer.Option(help="Comma-separated tickers to keep.")]
+MaxTickersOption = Annotated[int | None, typer.Option(help="Keep the first N tickers.")]
+ProgressOption = Annotated[bool | None, typer.Option("--progress/--no-progress")]
+IntOption = Annotated[int | None, typer.Option()]  # a config value, overridden when given
 ReportOption = Annotated[
     bool, typer.Option("--report/--no-report", help="Write report.html into the run folder.")
 ]
