@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from opacus import GradSampleModule
-from opacus.accountants import RDPAccountant
-from opacus.accountants.utils import get_noise_multiplier
-from opacus.optimizers import DPOptimizer
-from opacus.validators import ModuleValidator
 from torch import nn
 
 from deepfin.training import TrainingConfig
 
-# RDP orders searched for the tightest epsilon; Opacus' defaults stop at 63, too low for the
-# small noise that large budgets allow (the bound is then loose and Opacus warns)
-ALPHAS = [*RDPAccountant.DEFAULT_ALPHAS, 80, 96, 128, 192, 256, 512, 1024]
+# opacus is imported where DP-SGD is used: it takes over a second, and most runs never need it
+
+
+def _alphas() -> list[float]:
+    """RDP orders searched for the tightest epsilon: Opacus' defaults stop at 63, too low for
+    the small noise that large budgets allow (the bound is then loose and Opacus warns)."""
+    from opacus.accountants import RDPAccountant
+
+    return [*RDPAccountant.DEFAULT_ALPHAS, 80, 96, 128, 192, 256, 512, 1024]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class PrivateTraining:
 
     def release(self) -> nn.Module:
         """The trained model without the per-sample gradient hooks."""
+        from opacus import GradSampleModule
+
         assert isinstance(self.model, GradSampleModule)
         return self.model.to_standard_module()
 
@@ -82,6 +85,11 @@ def make_private(
     model: nn.Module, *, privacy: PrivacyConfig, training: TrainingConfig, rows: int
 ) -> PrivateTraining:
     """Wrap `model` for DP-SGD, with noise set so `training.epochs` epochs spend the budget."""
+    from opacus import GradSampleModule
+    from opacus.accountants.utils import get_noise_multiplier
+    from opacus.optimizers import DPOptimizer
+    from opacus.validators import ModuleValidator
+
     if privacy.delta >= 1 / rows:
         raise ValueError(
             f"privacy: delta={privacy.delta} must be below 1 / training rows = {1 / rows:.2g}; "
@@ -98,7 +106,7 @@ def make_private(
         sample_rate=sample_rate,
         steps=training.epochs * steps_per_epoch,
         accountant="rdp",
-        alphas=ALPHAS,
+        alphas=_alphas(),
     )
     wrapped = GradSampleModule(model, loss_reduction="mean")
     optimizer_class = torch.optim.AdamW if training.optimizer == "adamw" else torch.optim.Adam
@@ -121,8 +129,10 @@ def epsilon_spent(
     *, noise_multiplier: float, sample_rate: float, steps: int, delta: float
 ) -> float:
     """Epsilon of `steps` Poisson-subsampled Gaussian steps at `delta` (RDP accountant)."""
+    from opacus.accountants import RDPAccountant
+
     if steps == 0:
         return 0.0
     accountant = RDPAccountant()
     accountant.history = [(noise_multiplier, sample_rate, steps)]
-    return float(accountant.get_epsilon(delta, alphas=ALPHAS))
+    return float(accountant.get_epsilon(delta, alphas=_alphas()))
