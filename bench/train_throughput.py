@@ -52,7 +52,7 @@ TARGET_RATIOS = {"Keras": 4.0, "Darts": 3.0}
 
 BOUND = """
 What bounds it: an LSTM window costs 3 x 2 x 4H x (F + H) x T = 1.84 MFLOP forward and
-backward (H=50, F=1, T=30), so the matmul peak allows about 40,000-45,000 windows/s per core.
+backward (H=50, F=1, T=30), so the matmul peak bounds a core as the line above says.
 deepfin's fused kernels (src/deepfin/models/csrc/recurrent.cpp) do per step one product
 [x_t, h_t-1] [W_ih, W_hh]^T with the weights packed once per call and a register-blocked
 kernel, one vectorised pass over the gates, and the weight gradients of all 30 steps as one
@@ -408,6 +408,10 @@ def report(matmul: dict[int, float], records: list[dict[str, Any]]) -> list[dict
             target = TARGET_RATIOS.get(name)
             goal = f" (goal >= {target:.0f}x)" if target else ""
             print(f"  {name:15s} {low:,}-{high:,}/s: {rate / high:.1f}x-{rate / low:.1f}x{goal}")
+    lstm_flops = 3 * 2 * 4 * HIDDEN * (1 + HIDDEN) * LOOKBACK
+    print(
+        f"\nmatmul peak / LSTM FLOPs per window: {matmul[1] / lstm_flops:,.0f} windows/s per core"
+    )
     print(BOUND)
     return summary
 
