@@ -1,11 +1,11 @@
 // Whole-sequence LSTM and GRU layers for float32 on the CPU, forward and backward.
 //
 // Why: nn.LSTM/nn.GRU on small windows (batch 32, 30 steps, 50 units) spend most of their time
-// outside arithmetic. Here the input projection of every time step is one matrix product, each
-// step is one small matrix product plus one fused loop over the gates (no temporaries), the
-// backward pass needs no transcendental functions, and the weight gradients of all time steps
-// are one matrix product each. Rows of the batch are independent, so chunks of rows run their
-// whole recurrence on separate threads.
+// outside arithmetic. Here each step is one small product with weights packed once per call (an
+// LSTM multiplies [x_t, h_t-1] by [W_ih, W_hh]; a GRU its input and its state separately) plus
+// one fused loop over the gates; the backward pass needs no transcendental functions, and the
+// weight gradients of all time steps are one matrix product each. Rows of the batch are
+// independent, so chunks of rows run their whole recurrence on separate threads.
 //
 // Layout: buffers are time-major (T, B, ...), so the rows of one step are contiguous. Gate order
 // and equations are PyTorch's (LSTM: i, f, g, o; GRU: r, z, n), so nn.LSTM/nn.GRU weights load
@@ -13,12 +13,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/ops/addmm_cpu_dispatch.h>
 #include <ATen/ops/mm_cpu_dispatch.h>
 #include <torch/extension.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -35,7 +33,8 @@ namespace {
 // exp(x) for |x| <= 60 as 2^k e^r, |r| <= ln2/2, with Cephes' expf polynomial (about 1 ulp).
 // Written out so that gcc vectorises the gate loops inline instead of calling libm per lane.
 inline float exp_small(float x) {
-  const float k = static_cast<float>(static_cast<int32_t>(x * 1.44269504f + (x >= 0.f ? .5f : -.5f)));
+  const float rounded = x * 1.44269504f + (x >= 0.f ? .5f : -.5f);  // x / ln2, to nearest
+  const float k = static_cast<float>(static_cast<int32_t>(rounded));
   const float r = x - k * 0.693359375f + k * 2.12194440e-4f;  // ln2 split in two for precision
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -356,7 +355,8 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& grad_out, const at::Tens
     dout = dout.clone();
     dout.select(1, T - 1).add_(grad_hn);
   }
-  at::Tensor dc = grad_cn.defined() ? grad_cn.contiguous().clone() : at::zeros({B, H}, dout.options());
+  at::Tensor dc = grad_cn.defined() ? grad_cn.contiguous().clone()
+                                    : at::zeros({B, H}, dout.options());
   // dxh[t] = dgates_t [W_ih, W_hh] = [dx_t, carry into h_{t-1}]
   at::Tensor dxh = at::empty({T, B, K}, dout.options());
   const at::Tensor zeros = at::zeros({B, H}, dout.options());
