@@ -41,7 +41,7 @@ def test_forecast_on_built_in_data_then_predict_reproduces_the_run(tmp_path):
     for name in ("lstm", "linear", "naive", "DM p", "Diebold-Mariano", "run folder"):
         assert name in result.output
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics) == {"lstm", "linear", "naive"}
+    assert set(metrics) == {"lstm", "linear", "naive", "always_up"}
     saved = pl.read_parquet(run_dir / "predictions.parquet")
 
     # the test period exactly as the run saw it, as a CSV a user would hand to predict
@@ -98,8 +98,9 @@ def test_compare_prints_one_row_per_model(tmp_path):
     )
     assert result.exit_code == 0, result.output
     board = pl.read_csv(tmp_path / "leaderboard.csv")
-    assert sorted(board["model"].to_list()) == ["cnn", "linear", "naive"]
-    assert board["rmse"].is_finite().all()
+    assert sorted(board["model"].to_list()[:3]) == ["cnn", "linear", "naive"]
+    assert board["model"].to_list()[3:] == ["always_up"]  # one series: no factor rows
+    assert board["return_rmse"].head(3).is_finite().all()
 
 
 @pytest.mark.parametrize(
@@ -219,4 +220,4 @@ def test_forecast_with_two_processes_writes_one_run_folder(tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.count("test period: model vs baselines") == 1  # rank 0 speaks
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics) == {"gru", "linear", "naive"}
+    assert set(metrics) == {"gru", "linear", "naive", "always_up"}

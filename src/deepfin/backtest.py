@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from deepfin.data.io import DataError
-from deepfin.performance import Stats, equity_and_drawdown, performance_stats
+from deepfin.metrics.performance import Stats, equity_and_drawdown, performance_stats
 
 # Conventions (each one is pinned by a test):
 # - timing: the position decided at date t, from forecasts made with close_t, trades at close_t
@@ -104,12 +104,16 @@ class _Grid:
 
 def forecasts_from_predictions(predictions: pl.DataFrame, *, model: str) -> pl.DataFrame:
     """The (date, ticker, forecast) frame of one model from a run's predictions.parquet."""
-    column = f"{model}_log_return"
+    # a model forecasts a return; a one-line factor gives a signal to rank by
+    column = next(
+        (c for c in (f"{model}_log_return", f"{model}_signal") if c in predictions.columns),
+        f"{model}_log_return",
+    )
     if column not in predictions.columns:
         models = [
-            c.removesuffix("_log_return")
+            c.removesuffix("_log_return").removesuffix("_signal")
             for c in predictions.columns
-            if c.endswith("_log_return") and c != "actual_log_return"
+            if c.endswith(("_log_return", "_signal")) and c != "actual_log_return"
         ]
         raise DataError(f"predictions have no column {column!r}; models there: {models}")
     return predictions.select("date", "ticker", pl.col(column).alias("forecast"))

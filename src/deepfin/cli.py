@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 from rich.table import Table
 
 from deepfin import distributed
@@ -18,8 +17,11 @@ from deepfin.cli_common import (
     USER_ERRORS,
     ColumnOption,
     ConfigOption,
+    ConsoleHandler,
     DataOption,
+    FeaturesOption,
     IntOption,
+    LayoutOption,
     MaxTickersOption,
     ParamOption,
     ProgressOption,
@@ -40,6 +42,8 @@ from deepfin.data.io import read_prices
 from deepfin.data.samples import SAMPLES
 from deepfin.models import MODELS
 from deepfin.report.forecast import build_compare_report, build_report, verdict
+from deepfin.tasks.base import read_json
+from deepfin.tasks.forecast_eval import REFERENCES, table_caption
 from deepfin.tasks.forecasting import Forecaster
 from deepfin.tasks.runs import new_run_dir, run_compare, run_forecast
 
@@ -55,7 +59,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
+        handlers=[ConsoleHandler()],
         force=True,  # a dependency may have configured the root logger on import
     )
 
@@ -67,11 +71,12 @@ def forecast(
     column: ColumnOption = None,
     tickers: TickersOption = None,
     max_tickers: MaxTickersOption = None,
+    layout: LayoutOption = None,
     model: Annotated[str | None, typer.Option(help=f"One of {', '.join(MODELS)}.")] = None,
     param: ParamOption = None,
     lookback: IntOption = None,
     horizon: IntOption = None,
-    features: Annotated[str | None, typer.Option(help="Comma-separated features.")] = None,
+    features: FeaturesOption = None,
     target: Annotated[str | None, typer.Option(help="log_return or price.")] = None,
     scaler: Annotated[str | None, typer.Option(help="standard or minmax.")] = None,
     scale_per_ticker: Annotated[bool | None, typer.Option("--scale-per-ticker")] = None,
@@ -106,7 +111,7 @@ def forecast(
     """Train a model, evaluate it next to naive and linear baselines, save a run folder."""
     try:
         flags = {
-            **data_flags(data, column, tickers, max_tickers),
+            **data_flags(data, column, tickers, max_tickers, layout),
             "forecast.model": model,
             "forecast.model_params": {k: parse_value(v) for k, v in pairs(param, "--param").items()}
             or None,
@@ -186,8 +191,11 @@ def compare(
     column: ColumnOption = None,
     tickers: TickersOption = None,
     max_tickers: MaxTickersOption = None,
+    layout: LayoutOption = None,
     lookback: IntOption = None,
     horizon: IntOption = None,
+    features: FeaturesOption = None,
+    max_abs_log_return: Annotated[float | None, typer.Option()] = None,
     epochs: IntOption = None,
     batch_size: IntOption = None,
     seed: IntOption = None,
@@ -204,9 +212,11 @@ def compare(
         if unknown:
             raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
         flags = {
-            **data_flags(data, column, tickers, max_tickers),
+            **data_flags(data, column, tickers, max_tickers, layout),
             "forecast.lookback": lookback,
             "forecast.horizon": horizon,
+            "forecast.features": features.split(",") if features else None,
+            "forecast.max_abs_log_return": max_abs_log_return,
             "training.epochs": epochs,
             "training.batch_size": batch_size,
             "training.seed": seed,
@@ -222,19 +232,23 @@ def compare(
         column
         for column in (
             "model",
-            "rmse",
-            "mae",
-            "directional_accuracy",
+            "return_rmse",
             "r2_oos",
+            "directional_accuracy",
             "dm_p_value",
             "ic_mean",
             "rank_ic_mean",
-            "rank_icir",
+            "rank_ic_t_stat",
+            "price_rmse",
             "seconds",
         )
         if board[column].null_count() < board.height
     ]
-    table = Table(title=f"leaderboard on {run_config.data.source} (test period)")
+    scored = read_json(folder / "leaderboard.json").get("scored", {}).get("test", "")
+    table = Table(
+        title=f"leaderboard on {run_config.data.source}: forecasts made {scored}",
+        caption=table_caption(board["ic_mean"].null_count() < board.height),
+    )
     for heading in shown:
         table.add_column(
             HEADINGS.get(heading, heading), justify="left" if heading == "model" else "right"
@@ -242,6 +256,9 @@ def compare(
     for row in board.select(shown).iter_rows():
         table.add_row(*[format_value(value) for value in row])
     console.print(table)
+    for name in board["model"]:
+        if name not in REFERENCES and name != "naive":
+            console.print(verdict(name, {row["model"]: row for row in board.to_dicts()}))
     console.print(f"leaderboard: {folder / 'leaderboard.csv'}")
     if report:
         console.print(f"report: {build_compare_report(folder)}")

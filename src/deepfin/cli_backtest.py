@@ -15,6 +15,7 @@ from deepfin.cli_common import (
     ConfigOption,
     DataOption,
     IntOption,
+    LayoutOption,
     MaxTickersOption,
     ProgressOption,
     ReportOption,
@@ -41,6 +42,7 @@ def backtest(
     column: ColumnOption = None,
     tickers: TickersOption = None,
     max_tickers: MaxTickersOption = None,
+    layout: LayoutOption = None,
     lookback: IntOption = None,
     horizon: IntOption = None,
     epochs: IntOption = None,
@@ -74,7 +76,7 @@ def backtest(
     """Walk-forward re-fits, stitched forecasts, and a strategy with costs vs a benchmark."""
     try:
         flags = {
-            **data_flags(data, column, tickers, max_tickers),
+            **data_flags(data, column, tickers, max_tickers, layout),
             "forecast.model": model,
             "forecast.lookback": lookback,
             "forecast.horizon": horizon,

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from deepfin.config import ConfigError, RunConfig, load_config
 from deepfin.data.io import DataError
 from deepfin.tasks.base import NotFittedError
+from deepfin.tasks.forecast_eval import table_caption
 
-console = Console()
+# soft wrap: a message or a path is never broken across lines, whatever the terminal's width
+console = Console(soft_wrap=True)
 if not console.is_terminal:
     # piped into a log or a file: tables keep their columns instead of folding to 80
-    console = Console(width=160)
+    console = Console(width=160, soft_wrap=True)
+
+
+class ConsoleHandler(logging.Handler):
+    """Log records as one line each on the CLI's console: never wrapped, markup escaped."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelname.lower()
+        style = {"warning": "yellow", "error": "red", "critical": "red"}.get(level, "dim")
+        console.print(f"[{style}]{level}:[/{style}] {escape(self.format(record))}")
+
+
 USER_ERRORS = (DataError, ConfigError, NotFittedError, FileNotFoundError, ValueError)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML run config.")]
@@ -28,6 +43,11 @@ ColumnOption = Annotated[
 ]
 TickersOption = Annotated[str | None, typer.Option(help="Comma-separated tickers to keep.")]
 MaxTickersOption = Annotated[int | None, typer.Option(help="Keep the first N tickers.")]
+LayoutOption = Annotated[
+    str | None,
+    typer.Option(help="long, wide (a date column and one column of closes per ticker) or auto."),
+]
+FeaturesOption = Annotated[str | None, typer.Option(help="Comma-separated features.")]
 ProgressOption = Annotated[bool | None, typer.Option("--progress/--no-progress")]
 IntOption = Annotated[int | None, typer.Option()]  # a config value, overridden when given
 ReportOption = Annotated[
@@ -49,7 +69,11 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
 
 
 def data_flags(
-    data: str | None, column: list[str] | None, tickers: str | None, max_tickers: int | None
+    data: str | None,
+    column: list[str] | None,
+    tickers: str | None,
+    max_tickers: int | None,
+    layout: str | None = None,
 ) -> dict[str, Any]:
     """The [data] overrides every command that reads prices shares."""
     return {
@@ -57,6 +81,7 @@ def data_flags(
         "data.columns": pairs(column, "--column") or None,
         "data.tickers": tickers.split(",") if tickers else None,
         "data.max_tickers": max_tickers,
+        "data.layout": layout,
     }
 
 
@@ -79,29 +104,35 @@ def build_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:
 
 
 def fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
+    # escaped: a path or a config key in square brackets is text, not markup
+    console.print(f"[red]error:[/red] {escape(str(error))}")
     raise typer.Exit(code=2)
 
 
 HEADINGS = {
-    "mae": "MAE",
-    "rmse": "RMSE",
-    "mape": "MAPE %",
+    "return_rmse": "RMSE",
+    "return_mae": "MAE",
+    "r2_oos": "R2 vs naive",
     "directional_accuracy": "hit rate",
-    "r2_oos": "R2 oos",
     "dm_p_value": "DM p",
     "ic_mean": "IC",
     "icir": "ICIR",
     "rank_ic_mean": "Rank IC",
+    "rank_ic_t_stat": "Rank IC t",
     "rank_icir": "Rank ICIR",
+    "price_rmse": "price RMSE",
+    "price_mape": "price MAPE %",
 }
 
 
 def metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
-    columns = ["mae", "rmse", "mape", "directional_accuracy", "r2_oos", "dm_p_value"]
-    if any("ic_mean" in row for row in metrics.values()):
-        columns += ["ic_mean", "icir", "rank_ic_mean"]
-    table = Table(title=title)
+    """Models, baselines and references in rows; return metrics first, prices last."""
+    columns = ["return_rmse", "return_mae", "r2_oos", "directional_accuracy", "dm_p_value"]
+    panel = any("ic_mean" in row for row in metrics.values())
+    if panel:
+        columns += ["ic_mean", "rank_ic_mean", "rank_ic_t_stat"]
+    columns += ["price_rmse", "price_mape"]
+    table = Table(title=title, caption=table_caption(panel))
     table.add_column("model")
     for column in columns:
         table.add_column(HEADINGS[column], justify="right")

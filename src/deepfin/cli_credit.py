@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from deepfin.credit_metrics import bin_shares, population_stability_index
+from deepfin.cli_common import USER_ERRORS, console, fail, pairs, parse_value
 from deepfin.data.io import DataError
+from deepfin.metrics.classification import bin_shares, population_stability_index
 from deepfin.models import TABULAR_MODELS
 from deepfin.privacy import PrivacyConfig
-from deepfin.tasks.base import NotFittedError
 from deepfin.tasks.credit import CreditScorer
 from deepfin.tasks.credit_io import run_credit
 from deepfin.tasks.runs import new_run_dir
 from deepfin.training import TrainingConfig
 
 credit_app = typer.Typer(help="Credit risk: loan-default scoring.", no_args_is_help=True)
-console = Console()
-USER_ERRORS = (DataError, NotFittedError, FileNotFoundError, ValueError)
 Names = Annotated[list[str] | None, typer.Option(help="Repeat, or separate with commas.")]
 SHOWN = (
     ("auc", "AUC"),
@@ -38,28 +35,6 @@ def _names(values: list[str] | None) -> tuple[str, ...]:
     return tuple(
         name.strip() for value in values or [] for name in value.split(",") if name.strip()
     )
-
-
-def _params(values: list[str] | None) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in values or []:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ValueError(f"--param '{item}' needs the form key=value")
-        value: Any = text.strip()
-        for kind in (int, float):
-            try:
-                value = kind(text)
-                break
-            except ValueError:
-                continue
-        params[key.strip()] = value
-    return params
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=2)
 
 
 @credit_app.command()
@@ -119,7 +94,7 @@ def train(
             sensitive=_names(sensitive),
             date_col=date_col,
             baselines=_names([baselines]),
-            model_params=_params(param),
+            model_params={k: parse_value(v) for k, v in pairs(param, "--param").items()},
             training=TrainingConfig(
                 epochs=epochs,
                 batch_size=batch_size,
@@ -147,14 +122,8 @@ def train(
         )
         report = write_credit_report(scorer, folder / "report.html")
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
         return
-    if scorer.excluded_identifiers_:
-        console.print(
-            "[yellow]refused as features (personal identifiers):[/yellow] "
-            + "; ".join(f"{c} ({why})" for c, why in scorer.excluded_identifiers_.items())
-            + " - use --allow-column NAME to keep one"
-        )
     assert scorer.metrics_ is not None
     metrics = scorer.metrics_
     table = Table(title=f"test set ({metrics['models'][model]['n']} rows)")
@@ -209,7 +178,7 @@ def score(
             raise DataError(f"--keep-column {absent} not in the data; it has {frame.columns}")
         scores = scorer.score(frame, top_k=top_k, reasons=reasons)
     except USER_ERRORS as error:
-        _fail(error)
+        fail(error)
         return
     scores = frame.select(kept).hstack(scores) if kept else scores
     probability = scores["default_probability"].to_numpy()

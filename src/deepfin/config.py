@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfin.data.features import DEFAULT_FEATURES
+from deepfin.data.io import LAYOUTS
 from deepfin.models import MODELS
 from deepfin.training import TrainingConfig
 
@@ -56,6 +57,11 @@ class DataConfig:
     tickers: tuple[str, ...] = ()  # keep only these; empty keeps all
     max_tickers: int = 0  # keep the first N tickers in file order; 0 keeps all
     ffill_limit: int = 5
+    layout: str = "auto"  # long, wide (a date column and a column of closes per ticker), auto
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout '{self.layout}'; choose one of {list(LAYOUTS)}")
 
 
 @dataclass(frozen=True)

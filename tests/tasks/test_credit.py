@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from deepfin.credit_metrics import roc_auc
 from deepfin.data.io import DataError
+from deepfin.metrics.classification import roc_auc
 from deepfin.privacy import PrivacyConfig
 from deepfin.report.credit import write_credit_report
 from deepfin.tasks.base import NotFittedError

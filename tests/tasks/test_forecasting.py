@@ -98,8 +98,8 @@ def test_price_target_uses_its_own_scaler(planted_split):
     assert features_state["center"] != target_state["center"]
     # the linear model reads the scaled price level back correctly; a recurrent net
     # extrapolates levels outside the training range poorly, which is why returns are the default
-    assert metrics["linear"]["mape"] < 1.5
-    assert np.isfinite(metrics["lstm"]["mape"])
+    assert metrics["linear"]["price_mape"] < 1.5
+    assert np.isfinite(metrics["lstm"]["price_mape"])
 
 
 def test_panel_evaluation_reports_cross_sectional_ic(panel):
@@ -137,16 +137,25 @@ def test_unfitted_forecaster_says_to_fit_first(panel):
         Forecaster().predict(panel)
 
 
-def test_jumps_are_kept_out_of_targets(panel):
+def test_jumps_are_kept_out_of_training_and_metrics_but_still_forecast(panel):
     ticker = panel.filter(pl.col("ticker") == "T2")
     close = ticker["close"].to_numpy().copy()
     close[150:] /= 7.0  # an unadjusted 7:1 split
     broken = ticker.with_columns(pl.Series("close", close))
-    forecaster = Forecaster(model="naive", lookback=5).fit(broken)
-    forecaster.evaluate(broken)
-    assert forecaster.predictions_ is not None
-    worst = np.abs(forecaster.predictions_["actual_log_return"].to_numpy()).max()
-    assert worst < 0.4
+    forecaster = Forecaster(model="linear", lookback=5).fit(broken)
+    # the split day's return is kept out of the training targets and their scaler
+    assert forecaster.target_scaler_.to_dict()["scale"][0][0] < 0.1
+    metrics = forecaster.evaluate(broken)
+    table = forecaster.predictions_
+    assert table is not None
+    # the day before the jump still has a forecast, flagged: a book can hold the stock through it
+    suspect = table.filter(pl.col("suspect_outcome"))
+    assert suspect.height == 1
+    assert suspect["actual_log_return"][0] == pytest.approx(np.log(1 / 7), rel=0.05)
+    assert np.isfinite(suspect["linear_log_return"][0])
+    # ... and it is left out of the metrics, which say so
+    assert metrics["linear"]["n_excluded"] == 1
+    assert metrics["linear"]["n"] == table.height - 1
 
 
 def test_unknown_model_is_refused_with_the_choices():

@@ -45,9 +45,16 @@ def test_compare_on_a_panel_subset_reports_every_model(sp500_panel_path, tmp_pat
         },
     )
     board = run_compare(config, models=models, run_dir=tmp_path)
-    assert sorted(board["model"].to_list()) == sorted(models)
-    for column in ("rmse", "mae", "directional_accuracy", "dm_p_value"):
-        assert board[column].is_finite().all(), column
+    # the models, then the references: always-up's hit rate and the one-line factors
+    assert board["model"].to_list()[: len(models)] == sorted(
+        models, key=lambda name: board.filter(pl.col("model") == name)["return_rmse"][0]
+    )
+    assert board["model"].to_list()[len(models) :] == ["always_up", "reversal", "momentum_20"]
+    fitted = board.filter(pl.col("model").is_in(models))
+    for column in ("return_rmse", "return_mae", "price_rmse", "r2_oos"):
+        assert fitted[column].is_finite().all(), column
     # a panel of 8 tickers gets the cross-sectional IC for every model but the naive one
-    assert board.filter(pl.col("model") != "naive")["ic_mean"].is_finite().all()
+    judged = board.filter(~pl.col("model").is_in(["naive", "always_up"]))
+    assert judged["ic_mean"].is_finite().all()
+    assert judged.filter(pl.col("model").is_in(models))["dm_p_value"].is_finite().all()
     assert (tmp_path / "leaderboard.csv").exists()

@@ -20,6 +20,21 @@ def _log_return() -> pl.Expr:
     return (pl.col("close") / pl.col("close").shift(1)).log()
 
 
+# one-line factors every panel evaluation scores beside the models: a network that cannot
+# beat them has learned nothing a trader would pay for
+FACTORS: dict[str, pl.Expr] = {
+    "reversal": -_log_return(),  # short-term reversal: minus the last day's return
+    "momentum_20": (pl.col("close") / pl.col("close").shift(20)).log(),
+}
+
+
+def add_factors(frame: pl.DataFrame) -> pl.DataFrame:
+    """Append a `<factor>_signal` column per one-line factor, computed per ticker from the past."""
+    return frame.with_columns(
+        expr.over("ticker").alias(f"{name}_signal") for name, expr in FACTORS.items()
+    )
+
+
 def _feature_expr(name: str) -> tuple[dict[str, pl.Expr], pl.Expr]:
     """Per-ticker window columns of feature `name`, and the row-wise expression finishing it.
 

@@ -25,6 +25,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "vol"),
 }
 SINGLE_SERIES_TICKER = "series"
+LAYOUTS = ("auto", "long", "wide")
 
 
 class DataError(ValueError):
@@ -39,9 +40,18 @@ def read_prices(
     *,
     columns: Mapping[str, str] | None = None,
     ffill_limit: int = 5,
+    layout: str = "auto",
 ) -> pl.DataFrame:
-    """Read and validate prices; return a long frame sorted by ticker and date."""
+    """Read and validate prices; return a long frame sorted by ticker and date.
+
+    `layout`: "long" (a row per ticker and date), "wide" (a date column and one column of
+    closes per ticker, as most vendors export), or "auto" to tell them apart.
+    """
+    if layout not in LAYOUTS:
+        raise DataError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
     raw = _load_frame(source)
+    if layout == "wide" or (layout == "auto" and _looks_wide(raw, columns or {})):
+        raw = _melt_wide(raw, columns or {}, strict=layout == "wide")
     frame = _standardise_columns(raw, columns or {})
     frame = _parse_dates(frame)
     frame = _cast_numeric(frame)
@@ -101,6 +111,45 @@ def _read_file(path: Path) -> pl.DataFrame:
         raise DataError(f"could not parse {path}: {error}") from error
 
 
+def _find_alias(names: list[str], field: str) -> str | None:
+    lower = {name.lower().strip(): name for name in names}
+    return next((lower[alias] for alias in COLUMN_ALIASES[field] if alias in lower), None)
+
+
+def _looks_wide(frame: pl.DataFrame, columns: Mapping[str, str]) -> bool:
+    """A date column and only numeric columns that name no price field: one per ticker."""
+    if set(columns) - {"date"}:
+        return False  # the user named long-format roles
+    date = columns.get("date") or _find_alias(frame.columns, "date")
+    others = [name for name in frame.columns if name != date]
+    if date is None or len(others) < 2:
+        return False  # one unnamed value column may be a close or a ticker: not guessed
+    if any(_find_alias([name], field) for name in others for field in PRICE_FIELDS):
+        return False
+    return all(frame.schema[name].is_numeric() for name in others)
+
+
+def _melt_wide(frame: pl.DataFrame, columns: Mapping[str, str], *, strict: bool) -> pl.DataFrame:
+    """A date column and one column of closes per ticker, as a long (date, ticker, close) frame."""
+    date = columns.get("date") or _find_alias(frame.columns, "date")
+    if date is None or date not in frame.columns:
+        raise DataError(
+            f"a wide price file needs a date column; none among {frame.columns[:10]}; "
+            "name it with --column date=YourColumn"
+        )
+    tickers = [name for name in frame.columns if name != date]
+    if not tickers:
+        raise DataError("the wide price file has a date column but no ticker columns")
+    log.info("wide layout: %d ticker column(s) of closes beside %r", len(tickers), date)
+    # string values under an explicit layout, so a non-numeric cell is reported by name later
+    value_type = pl.String if strict else pl.Float64
+    return (
+        frame.with_columns(pl.col(tickers).cast(value_type))
+        .unpivot(index=date, on=tickers, variable_name="ticker", value_name="close")
+        .rename({date: "date"})
+    )
+
+
 def _standardise_columns(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:
     unknown = set(columns) - set(PRICE_FIELDS)
     if unknown:
@@ -125,7 +174,8 @@ def _standardise_columns(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.
     if "close" not in chosen:
         raise DataError(
             f"no close price column among {frame.columns}; name it with "
-            "columns={'close': 'YourColumn'} (CLI: --column close=YourColumn)"
+            "columns={'close': 'YourColumn'} (CLI: --column close=YourColumn), or, if each "
+            "column holds one ticker's closes, read it with layout='wide' (CLI: --layout wide)"
         )
     if "date" not in chosen:
         raise DataError(

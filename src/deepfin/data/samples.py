@@ -55,8 +55,10 @@ def load_sample(name: str) -> pl.DataFrame:
     return read_prices(frame).with_columns(pl.lit(name).alias("ticker"))
 
 
-def load_prices(source: str, *, columns: dict[str, str] | None = None) -> pl.DataFrame:
+def load_prices(
+    source: str, *, columns: dict[str, str] | None = None, layout: str = "auto"
+) -> pl.DataFrame:
     """Load a built-in data set by name, or a file by path."""
     if source in SAMPLES:
         return load_sample(source)
-    return read_prices(source, columns=columns)
+    return read_prices(source, columns=columns, layout=layout)

@@ -7,7 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from deepfin.credit_metrics import ks_curve, roc_curve
+from deepfin.metrics.classification import ks_curve, roc_curve
 from deepfin.report.html import Section, Table, write_report
 from deepfin.tasks.credit import CreditScorer
 

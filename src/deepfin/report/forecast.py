@@ -11,9 +11,16 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from deepfin.metrics import cross_sectional_ic
+from deepfin.data.features import FACTORS
+from deepfin.metrics.ranking import cross_sectional_ic
 from deepfin.report.html import Section, Table, write_report
-from deepfin.tasks.forecast_eval import HEADLINE_METRICS
+from deepfin.tasks.forecast_eval import (
+    ALWAYS_UP,
+    HEADLINE_METRICS,
+    REFERENCES,
+    primary_rmse,
+    table_caption,
+)
 
 REPORT = "report.html"
 MAX_TICKERS_SHOWN = 3
@@ -38,21 +45,47 @@ def _read_json(path: Path) -> Any:
 
 
 def verdict(model: str, metrics: dict[str, dict[str, Any]]) -> str:
-    """One sentence on whether the model beat the naive forecast, and how surely."""
-    if model in ("naive",):
+    """Whether the model beat the naive forecast on returns, how surely, and its references."""
+    if model == "naive":
         return "naive is the random walk: the benchmark itself"
     row, naive = metrics[model], metrics["naive"]
+    error, naive_error = primary_rmse(row), primary_rmse(naive)
     p_value = row.get("dm_p_value")
-    if row["rmse"] < naive["rmse"] and p_value is not None and p_value < 0.05:
-        return f"{model} beats the naive forecast (Diebold-Mariano p={p_value:.3g})"
-    if row["rmse"] < naive["rmse"]:
-        return (
-            f"{model} has a lower RMSE than the naive forecast, but not significantly "
+    if error is None or naive_error is None or p_value is None:
+        return f"{model}: no error to compare with the naive forecast"
+    if error < naive_error and p_value < 0.05:
+        sentence = (
+            f"{model} beats the naive forecast on return RMSE (Diebold-Mariano p={p_value:.3g})"
+        )
+    elif error < naive_error:
+        sentence = (
+            f"{model} has a lower return RMSE than the naive forecast, but not significantly "
             f"(Diebold-Mariano p={p_value:.3g})"
         )
-    return (
-        f"{model} does not beat the naive forecast (RMSE {row['rmse']:.4g} vs {naive['rmse']:.4g})"
-    )
+    else:
+        sentence = (
+            f"{model} does not beat the naive forecast (return RMSE {error:.4g} vs "
+            f"{naive_error:.4g})"
+        )
+    return sentence + "".join(_reference_clauses(row, metrics))
+
+
+def _reference_clauses(row: dict[str, Any], metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """The hit rate beside always-up's, and the Rank IC beside the best one-line factor's."""
+    clauses = []
+    hit_rate = row.get("directional_accuracy")
+    up_rate = metrics.get(ALWAYS_UP, {}).get("directional_accuracy")
+    if hit_rate is not None and up_rate is not None:
+        clauses.append(f"; hit rate {hit_rate:.3f} against {up_rate:.3f} for always up")
+    factors = [name for name in FACTORS if metrics.get(name, {}).get("rank_ic_mean") is not None]
+    if row.get("rank_ic_mean") is not None and factors:
+        best = max(factors, key=lambda name: metrics[name]["rank_ic_mean"])
+        clauses.append(
+            f"; Rank IC {row['rank_ic_mean']:.3f} (t {row.get('rank_ic_t_stat') or 0:.1f}) "
+            f"against {metrics[best]['rank_ic_mean']:.3f} "
+            f"(t {metrics[best].get('rank_ic_t_stat') or 0:.1f}) for {best}"
+        )
+    return clauses
 
 
 def metrics_rows(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -154,11 +187,13 @@ def rolling_ic_figure(predictions: pl.DataFrame, models: list[str]) -> go.Figure
 
 def fold_figure(folds: pl.DataFrame) -> go.Figure:
     """RMSE of each model per fold, relative to the naive forecast's."""
+    # return RMSE; folders written before returns were the target of judgement have price RMSE
+    error = "return_rmse" if "return_rmse" in folds.columns else "rmse"
     naive = folds.filter(pl.col("model") == "naive").select(
-        "fold", pl.col("rmse").alias("naive_rmse")
+        "fold", pl.col(error).alias("naive_rmse")
     )
     relative = folds.join(naive, on="fold").with_columns(
-        (pl.col("rmse") / pl.col("naive_rmse")).alias("ratio")
+        (pl.col(error) / pl.col("naive_rmse")).alias("ratio")
     )
     figure = go.Figure()
     for (name,), rows in relative.filter(pl.col("model") != "naive").group_by(
@@ -167,7 +202,7 @@ def fold_figure(folds: pl.DataFrame) -> go.Figure:
         figure.add_bar(x=rows["test_start"], y=rows["ratio"], name=str(name))
     figure.add_hline(y=1, line_dash="dot")
     figure.update_layout(
-        title="RMSE per fold relative to naive (below 1 beats the random walk)",
+        title="Return RMSE per fold relative to naive (below 1 beats the random walk)",
         xaxis_title="fold test start",
         barmode="group",
     )
@@ -183,18 +218,16 @@ def build_report(run_dir: Path | str) -> Path:
         raise FileNotFoundError(
             f"{run_dir} lacks config.json or metrics.json; report needs a finished run folder"
         )
-    models = [name for name in metrics if name not in ("linear", "naive")] or list(metrics)[:1]
+    baselines = ("linear", "naive", *REFERENCES)
+    models = [name for name in metrics if name not in baselines] or list(metrics)[:1]
+    panel = any("ic_mean" in row for row in metrics.values())
     sections = [
         Section(
             "Summary",
             notes=[verdict(name, metrics) for name in models if name != "naive"]
-            + [verdict("linear", metrics)],
-            tables=[
-                Table(
-                    "Test-period metrics (prices: MAE, RMSE, MAPE; returns: the rest)",
-                    metrics_rows(metrics),
-                )
-            ],
+            + [verdict("linear", metrics)]
+            + _scored_notes(_read_json(run_dir / "run.json"), metrics),
+            tables=[Table(f"Test-period metrics. {table_caption(panel)}", metrics_rows(metrics))],
         )
     ]
     predictions_path = run_dir / "predictions.parquet"
@@ -238,6 +271,24 @@ def build_report(run_dir: Path | str) -> Path:
     return write_report(run_dir / REPORT, title, sections)
 
 
+def _scored_notes(run: dict[str, Any] | None, metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """Which dates each part held and which forecast origins were scored; what was left out."""
+    run = run or {}
+    scored = run.get("scored", {})
+    notes = [
+        f"{part}: rows {dates}" + (f"; forecasts made {scored[part]}" if part in scored else "")
+        for part, dates in run.get("split", {}).items()
+    ]
+    excluded = next((row.get("n_excluded") for row in metrics.values() if "n_excluded" in row), 0)
+    if excluded:
+        notes.append(
+            f"{excluded:.0f} test forecast(s) whose outcome spans a one-day move beyond "
+            "max_abs_log_return are left out of the metrics (suspect ticks or unadjusted "
+            "splits); they are in predictions.parquet, flagged suspect_outcome."
+        )
+    return notes
+
+
 def _backtest_section(run_dir: Path, backtest: dict[str, Any]) -> Section:
     rows = []
     for model, by_kind in backtest.get("stats", {}).items():
@@ -269,8 +320,8 @@ def build_compare_report(compare_dir: Path | str) -> Path:
     if not board_path.exists():
         raise FileNotFoundError(f"{board_path} is missing; is {compare_dir} a compare folder?")
     board = pl.read_csv(board_path)
-    split = (_read_json(compare_dir / "leaderboard.json") or {}).get("split", {})
-    models = board["model"].to_list()
+    board_json = _read_json(compare_dir / "leaderboard.json") or {}
+    models = [name for name in board["model"].to_list() if name not in REFERENCES]
     tables: list[pl.DataFrame] = []
     for name in models:
         path = compare_dir / name / "predictions.parquet"
@@ -289,12 +340,18 @@ def build_compare_report(compare_dir: Path | str) -> Path:
     sections = [
         Section(
             "Leaderboard",
-            notes=[f"{part}: {dates}" for part, dates in split.items()]
-            + [
+            notes=[
+                *_scored_notes(board_json, {}),
                 "Every model is fitted on the same split; each model's own run folder (and "
-                "report) is in the sub-folder of its name."
+                "report) is in the sub-folder of its name.",
             ],
-            tables=[Table("Test-period metrics, best RMSE first", board.to_dicts())],
+            tables=[
+                Table(
+                    "Test-period metrics, best return RMSE first. "
+                    + table_caption(board["ic_mean"].null_count() < board.height),
+                    board.to_dicts(),
+                )
+            ],
             figures=figures,
         )
     ]

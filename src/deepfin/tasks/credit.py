@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from deepfin.attribution import group_columns, integrated_gradients, reason_codes
-from deepfin.credit_metrics import bin_shares, score_bin_edges, scorecard_points
 from deepfin.data.identifiers import find_identifiers
 from deepfin.data.io import DataError
 from deepfin.data.tabular import (
@@ -27,6 +26,12 @@ from deepfin.data.tabular import (
     read_loans,
 )
 from deepfin.data.windows import WindowDataset
+from deepfin.metrics.classification import (
+    bin_shares,
+    ks_statistic,
+    score_bin_edges,
+    scorecard_points,
+)
 from deepfin.models import TABULAR_MODELS, build_tabular_model
 from deepfin.models.boosting import LightGBMScorer
 from deepfin.models.logistic import LogisticScorer
@@ -157,6 +162,14 @@ class CreditScorer(Estimator):
         self.score_edges_ = score_bin_edges(train_probability)  # for PSI at any later date
         self.train_score_shares_ = bin_shares(train_probability, self.score_edges_)
         self.band_edges_ = np.quantile(train_probability, np.linspace(0, 1, len(BANDS) + 1)[1:-1])
+        # the approval cut-off (KS-optimal) is chosen before the test set is seen: on the
+        # validation rows, or on the training rows when there are none
+        if x_val is not None and y_val is not None:
+            self.cutoff_: float | None = ks_statistic(y_val, self._probability(self.model_, x_val))[
+                1
+            ]
+        else:
+            self.cutoff_ = ks_statistic(labels, train_probability)[1]
         return self
 
     def _select_columns(self, frame: pl.DataFrame) -> None:

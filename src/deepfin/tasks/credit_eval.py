@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 
 from deepfin.attribution import global_importance, group_columns
-from deepfin.credit_metrics import (
+from deepfin.data.tabular import binary_target, category_text
+from deepfin.metrics.classification import (
     bin_shares,
     calibration_table,
     credit_metrics,
@@ -18,7 +19,6 @@ from deepfin.credit_metrics import (
     population_stability_index,
     scorecard_points,
 )
-from deepfin.data.tabular import binary_target, category_text
 
 if TYPE_CHECKING:
     from deepfin.tasks.credit import CreditScorer
@@ -59,7 +59,14 @@ def evaluate_scorer(
     probabilities = {name: scorer._probability(model, x) for name, model in models.items()}
     probability = probabilities[cfg.model]
     by_model = {name: credit_metrics(labels, p) for name, p in probabilities.items()}
-    cut = by_model[cfg.model]["ks_probability"] if cutoff is None else float(cutoff)
+    # a cut-off chosen on these very rows would flatter the fairness table: use the one fitted
+    # before the test set was seen (folders from earlier versions lack it)
+    if cutoff is not None:
+        cut = float(cutoff)
+    else:
+        cut = (
+            scorer.cutoff_ if scorer.cutoff_ is not None else by_model[cfg.model]["ks_probability"]
+        )
     test_shares = bin_shares(probability, scorer.score_edges_)
     rng = np.random.default_rng(0)
     sample = np.sort(rng.permutation(len(x))[:IMPORTANCE_ROWS])

@@ -63,6 +63,7 @@ def save_scorer(scorer: CreditScorer, run_dir: Path) -> Path:
             "score_edges": scorer.score_edges_.tolist(),
             "train_score_shares": scorer.train_score_shares_.tolist(),
             "band_edges": scorer.band_edges_.tolist(),
+            "cutoff": scorer.cutoff_,
             # names and reasons only: the values never leave the caller's data
             "excluded_identifiers": scorer.excluded_identifiers_,
             "privacy": scorer.privacy_,
@@ -112,6 +113,7 @@ def load_scorer(run_dir: Path) -> CreditScorer:
     scorer.score_edges_ = np.asarray(preprocess["score_edges"], dtype=np.float64)
     scorer.train_score_shares_ = np.asarray(preprocess["train_score_shares"], dtype=np.float64)
     scorer.band_edges_ = np.asarray(preprocess["band_edges"], dtype=np.float64)
+    scorer.cutoff_ = preprocess.get("cutoff")  # absent in run folders of earlier versions
     scorer.excluded_identifiers_ = dict(preprocess["excluded_identifiers"])
     scorer.privacy_ = preprocess.get("privacy")
     if (run_dir / HISTORY).exists() and (run_dir / TRAINING).exists():

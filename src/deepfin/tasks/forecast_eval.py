@@ -1,33 +1,83 @@
-"""Scoring forecasts: the prediction table of a test period and its metrics per model."""
+"""Scoring forecasts: the prediction table of a test period and its metrics per model.
+
+Models are judged, ranked and tested on the target, the log return, which is free of each
+ticker's price level; price errors are a second view (a few high-priced stocks dominate them).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from deepfin.metrics import forecast_metrics, panel_ic_metrics
+from deepfin.data.features import FACTORS
+from deepfin.metrics.ranking import panel_ic_metrics
+from deepfin.metrics.regression import (
+    checked_series,
+    directional_accuracy,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    r2_out_of_sample,
+    root_mean_squared_error,
+)
+from deepfin.metrics.significance import diebold_mariano, panel_diebold_mariano
 
-MIN_PANEL_NAMES = 5
+log = logging.getLogger(__name__)
+
+MIN_PANEL_NAMES = 5  # tickers below which a cross-sectional IC means nothing
+# rows that are references, not fitted models: a hit rate to beat, and one-line factors
+ALWAYS_UP = "always_up"
+REFERENCES = (ALWAYS_UP, *FACTORS)
 # the metrics a leaderboard or report table shows, in order
 HEADLINE_METRICS = (
-    "mae",
-    "rmse",
-    "mape",
-    "directional_accuracy",
+    "return_rmse",
+    "return_mae",
     "r2_oos",
+    "directional_accuracy",
     "dm_statistic",
     "dm_p_value",
     "ic_mean",
     "icir",
     "rank_ic_mean",
+    "rank_ic_t_stat",
     "rank_icir",
-)  # tickers per date below which a cross-sectional IC means nothing
+    "price_rmse",
+    "price_mae",
+    "price_mape",
+)
+TABLE_CAPTION = (
+    "Return RMSE and MAE, R2 vs naive (1 - SSE / SSE of the zero-return forecast), hit rate "
+    "and the Diebold-Mariano test against naive are computed on next-horizon log returns "
+    "{dm_note}; IC and Rank IC are daily cross-sectional correlations averaged over dates; "
+    "price RMSE, MAE and MAPE are a second view in price units. always_up is the hit rate of "
+    "forecasting a rise every day; reversal (minus the last return) and momentum_20 (the "
+    "20-day return) are one-line factors scored on the same rows."
+)
+
+
+def table_caption(panel: bool) -> str:
+    """What each column of a metrics table is computed on."""
+    dm_note = (
+        "(on a panel, one observation per date: the cross-sectional mean loss differential, "
+        "Newey-West variance)"
+        if panel
+        else "(Harvey-Leybourne-Newbold corrected)"
+    )
+    return TABLE_CAPTION.format(dm_note=dm_note)
+
+
+def is_panel(table: pl.DataFrame) -> bool:
+    """Whether a prediction table has enough tickers for cross-sectional metrics."""
+    return table["ticker"].n_unique() >= MIN_PANEL_NAMES
 
 
 def prediction_table(rows: pl.DataFrame, forecasts: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Per forecast origin: date, ticker, close, actuals, and each model's return and price."""
+    """Per forecast origin: date, ticker, close, actuals, each model's return and price, factors.
+
+    `suspect_outcome` marks rows whose outcome spans a one-day move beyond the bad-tick bound.
+    """
     close = rows["close"].to_numpy()
     actual_price = rows["future_close"].to_numpy()
     columns: dict[str, np.ndarray] = {
@@ -37,32 +87,104 @@ def prediction_table(rows: pl.DataFrame, forecasts: dict[str, np.ndarray]) -> pl
     for name, forecast_return in forecasts.items():
         columns[f"{name}_log_return"] = forecast_return
         columns[f"{name}_price"] = close * np.exp(forecast_return)
-    return rows.select("date", "ticker", "close").with_columns(
-        pl.Series(name, values) for name, values in columns.items()
-    )
+    return rows.select(
+        "date",
+        "ticker",
+        "close",
+        pl.col("jump_ahead").alias("suspect_outcome"),
+        *[pl.col(f"{name}_signal").cast(pl.Float64) for name in FACTORS],
+    ).with_columns(pl.Series(name, values) for name, values in columns.items())
 
 
 def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -> dict[str, Any]:
-    """Metrics of each model's columns in a prediction table; IC too when it is a panel."""
-    close = table["close"].to_numpy()
-    actual_price = table["actual_price"].to_numpy()
-    actual_return = table["actual_log_return"].to_numpy()
-    panel = table["ticker"].n_unique() >= MIN_PANEL_NAMES
+    """Metrics of each model's columns in a prediction table, and of the reference rows.
+
+    Rows whose outcome is suspect are left out of every metric and counted in `n_excluded`.
+    """
+    suspect = table["suspect_outcome"] if "suspect_outcome" in table.columns else None
+    n_excluded = int(suspect.sum()) if suspect is not None else 0
+    scored = table.filter(~suspect) if suspect is not None else table
+    if scored.height == 0:
+        raise ValueError(f"all {table.height} outcomes are suspect jumps; nothing is left to score")
+    actual_return = scored["actual_log_return"].to_numpy()
+    dates = scored["date"].to_numpy()
+    panel = is_panel(scored)
+    common = {"n": float(scored.height), "n_dates": float(scored["date"].n_unique())}
+    common["n_excluded"] = float(n_excluded)
     metrics: dict[str, Any] = {}
     for name in models:
-        forecast_return = table[f"{name}_log_return"].to_numpy()
-        metrics[name] = forecast_metrics(
-            actual_price=actual_price,
-            forecast_price=table[f"{name}_price"].to_numpy(),
-            naive_price=close,
-            actual_return=actual_return,
-            forecast_return=forecast_return,
-            horizon=horizon,
-        )
-        if panel and name != "naive":
-            metrics[name] |= panel_ic_metrics(
-                dates=table["date"].to_numpy(),
-                actual_return=actual_return,
-                forecast_return=forecast_return,
-            )
+        forecast_return = scored[f"{name}_log_return"].to_numpy()
+        row: dict[str, float | None] = {}
+        row |= return_metrics(actual_return, forecast_return, dates, horizon=horizon, panel=panel)
+        row |= price_metrics(scored["actual_price"].to_numpy(), scored[f"{name}_price"].to_numpy())
+        if name == "naive":
+            # the benchmark against itself: no direction, and nothing to test
+            row |= {"directional_accuracy": None, "dm_statistic": None, "dm_p_value": None}
+        elif panel:
+            row |= _ic_metrics(dates, actual_return, forecast_return, name)
+        metrics[name] = row | common
+    moved = actual_return != 0
+    up_share = float((actual_return[moved] > 0).mean()) if moved.any() else None
+    metrics[ALWAYS_UP] = {"directional_accuracy": up_share} | common
+    if panel:
+        for name in FACTORS:
+            signal = scored[f"{name}_signal"].to_numpy()
+            known = np.isfinite(signal)
+            if known.sum() < 2:
+                continue
+            metrics[name] = {
+                "directional_accuracy": directional_accuracy(actual_return[known], signal[known]),
+                **_ic_metrics(dates[known], actual_return[known], signal[known], name),
+            } | common
     return metrics
+
+
+def return_metrics(
+    actual_return: np.ndarray,
+    forecast_return: np.ndarray,
+    dates: np.ndarray,
+    *,
+    horizon: int,
+    panel: bool,
+) -> dict[str, float]:
+    """Errors, hit rate, R² against naive and Diebold-Mariano against naive, on log returns."""
+    actual, forecast = checked_series(actual_return=actual_return, forecast_return=forecast_return)
+    naive = np.zeros_like(actual)  # tomorrow's price is today's: a zero return
+    if panel:
+        dm = panel_diebold_mariano(dates, actual, forecast, naive, horizon=horizon)
+    else:
+        dm = diebold_mariano(actual, forecast, naive, horizon=horizon)
+    return {
+        "return_rmse": root_mean_squared_error(actual, forecast),
+        "return_mae": mean_absolute_error(actual, forecast),
+        "r2_oos": r2_out_of_sample(actual, forecast, naive),
+        "directional_accuracy": directional_accuracy(actual, forecast),
+        "dm_statistic": dm["statistic"],
+        "dm_p_value": dm["p_value"],
+    }
+
+
+def price_metrics(actual_price: np.ndarray, forecast_price: np.ndarray) -> dict[str, float]:
+    """The same forecasts as prices: RMSE, MAE and MAPE in price units."""
+    return {
+        "price_rmse": root_mean_squared_error(actual_price, forecast_price),
+        "price_mae": mean_absolute_error(actual_price, forecast_price),
+        "price_mape": mean_absolute_percentage_error(actual_price, forecast_price),
+    }
+
+
+def _ic_metrics(
+    dates: np.ndarray, actual_return: np.ndarray, signal: np.ndarray, name: str
+) -> dict[str, float]:
+    try:
+        return panel_ic_metrics(dates=dates, actual_return=actual_return, forecast_return=signal)
+    except ValueError as error:
+        # too few dates with enough names: the other metrics still stand
+        log.warning("%s: no IC reported (%s)", name, error)
+        return {}
+
+
+def primary_rmse(row: dict[str, Any]) -> float | None:
+    """The error a model is judged and ranked by (run folders before returns: price RMSE)."""
+    value = row.get("return_rmse", row.get("rmse"))
+    return None if value is None else float(value)

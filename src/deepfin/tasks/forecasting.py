@@ -16,7 +16,14 @@ import torch
 from torch import nn
 
 from deepfin.config import ForecastConfig
-from deepfin.data.features import DEFAULT_FEATURES, add_features, add_target, feature_warmup
+from deepfin.data.features import (
+    DEFAULT_FEATURES,
+    FACTORS,
+    add_factors,
+    add_features,
+    add_target,
+    feature_warmup,
+)
 from deepfin.data.io import DataError, PriceSource, read_prices
 from deepfin.data.scaling import Scaler
 from deepfin.data.windows import WindowDataset, window_ends
@@ -38,9 +45,21 @@ DEFAULT_RIDGE_ALPHA = 1.0  # tickers per date below which a cross-sectional IC m
 class _Rows:
     """One frame's rows held once: scaled inputs and targets plus the windows over them."""
 
-    frame: pl.DataFrame  # date, ticker, close, future_close, jump_ahead per row
+    frame: pl.DataFrame  # date, ticker, close, future_close, jump_ahead, factor signals per row
     data: WindowDataset  # every window with complete inputs
-    labelled: np.ndarray  # per window: its target is known and trustworthy
+    known: np.ndarray  # per window: its outcome is in the data
+    suspect: np.ndarray  # per window: its outcome spans a one-day move beyond the bad-tick bound
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Windows to learn from: the outcome is known and trustworthy."""
+        return self.known & ~self.suspect
+
+    def scored_dates(self, keep: np.ndarray) -> str:
+        """First and last forecast origin among the kept windows, and how many dates."""
+        dates = self.frame["date"].gather(self.data.ends.numpy()[keep])
+        return f"{dates.min()!s} .. {dates.max()!s} ({dates.n_unique()} days)"
+
     codes: np.ndarray
     tickers: list[str]
 
@@ -81,6 +100,8 @@ class Forecaster(Estimator):
         self.history_ = History()
         self.metrics_: dict[str, Any] | None = None
         self.predictions_: pl.DataFrame | None = None
+        # per part: the forecast origins that were trained on, validated on or scored
+        self.scored_: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: ForecastConfig, training: TrainingConfig) -> Forecaster:
@@ -120,14 +141,22 @@ class Forecaster(Estimator):
         )
         train_rows = self._rows(train_frame)
         train_data = _labelled(train_rows)
-        val_data = (
-            _labelled(self._rows(self._featurize(read_prices(val)))) if val is not None else None
-        )
-        if val_data is not None and len(val_data) == 0:
+        if len(train_data) == 0:
             raise DataError(
-                "the validation period has no complete window; it needs more than "
-                f"lookback + horizon + warm-up = {self.min_rows} rows per ticker"
+                "the training period has no window with a trustworthy outcome; "
+                f"{_suspect_hint(train_rows, self.config.max_abs_log_return)}"
             )
+        self.scored_ = {"train": train_rows.scored_dates(train_rows.labelled)}
+        val_data = None
+        if val is not None:
+            val_rows = self._rows(self._featurize(read_prices(val)))
+            val_data = _labelled(val_rows)
+            if len(val_data) == 0:
+                raise DataError(
+                    "the validation period has no complete window; it needs more than "
+                    f"lookback + horizon + warm-up = {self.min_rows} rows per ticker"
+                )
+            self.scored_["val"] = val_rows.scored_dates(val_rows.labelled)
         n_features = train_data.features.shape[1]
         self.linear_ = _fit_linear(train_data, val_data, lookback=cfg.lookback)
         if cfg.model == "linear":
@@ -173,7 +202,21 @@ class Forecaster(Estimator):
             max_abs_log_return=cfg.max_abs_log_return,
         )
         future = pl.col("close").shift(-cfg.horizon).over("ticker").alias("future_close")
-        return frame.with_columns(future)
+        return add_factors(frame.with_columns(future))
+
+    def check_outcomes(self, frame: PriceSource, *, part: str) -> None:
+        """Fail before any training when most outcomes of `part` are suspect jumps."""
+        featurized = self._featurize(read_prices(frame))
+        known = featurized["target"].is_not_null() & featurized["target"].is_not_nan()
+        n_known = int(known.sum())
+        n_suspect = int((known & featurized["jump_ahead"]).sum())
+        if n_known and n_suspect > n_known / 2:
+            raise DataError(
+                f"{n_suspect} of the {n_known} outcomes in the {part} period span a one-day "
+                f"move beyond max_abs_log_return={self.config.max_abs_log_return:g}, so most "
+                "of it could not be scored. If such moves are real in this data (intraday bars, "
+                "crypto, penny stocks), raise the bound (CLI: --max-abs-log-return)"
+            )
 
     def _drop_short_tickers(self, frame: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config
@@ -210,7 +253,6 @@ class Forecaster(Estimator):
             )
             inputs = np.ascontiguousarray(np.hstack([inputs, close]))
         ends = window_ends(codes, np.isfinite(inputs).all(axis=1), lookback=cfg.lookback)
-        labelled = np.isfinite(target[ends, 0]) & ~frame["jump_ahead"].to_numpy()[ends]
         data = WindowDataset(
             torch.from_numpy(inputs),
             torch.from_numpy(target),
@@ -218,7 +260,15 @@ class Forecaster(Estimator):
             lookback=cfg.lookback,
         )
         columns = ["date", "ticker", "close", "future_close", "jump_ahead"]
-        return _Rows(frame.select(columns), data, labelled, codes, tickers)
+        columns += [f"{name}_signal" for name in FACTORS]
+        return _Rows(
+            frame.select(columns),
+            data,
+            known=np.isfinite(target[ends, 0]),
+            suspect=frame["jump_ahead"].to_numpy()[ends],
+            codes=codes,
+            tickers=tickers,
+        )
 
     # ------------------------------------------------------------------------- predict
     def _forecast(self, rows: _Rows, model: nn.Module | None) -> np.ndarray:
@@ -264,12 +314,14 @@ class Forecaster(Estimator):
     ) -> dict[str, Any]:
         """Metrics of the model, the linear and the naive baseline on the test period.
 
+        Every window whose outcome is known gets a forecast; those whose outcome spans a
+        suspect jump are kept in `predictions_` (flagged) and left out of the metrics.
         `origins` (first, last) keeps only forecasts made on those dates; earlier rows of
         `test` then serve as input history only, later ones only to know the outcome.
         """
         self.check_is_fitted()
         rows = self._rows(self._featurize(read_prices(test)))
-        keep = rows.labelled.copy()
+        keep = rows.known.copy()
         if origins is not None:
             dates = rows.frame["date"].to_numpy()[rows.data.ends.numpy()]
             keep &= (dates >= np.datetime64(origins[0])) & (dates <= np.datetime64(origins[1]))
@@ -278,6 +330,12 @@ class Forecaster(Estimator):
                 f"the test period has no labelled window; it needs at least {self.min_rows} "
                 "rows per ticker"
             )
+        if not (keep & ~rows.suspect).any():
+            raise DataError(
+                "the test period has no window with a trustworthy outcome; "
+                f"{_suspect_hint(rows, self.config.max_abs_log_return)}"
+            )
+        self.scored_["test"] = rows.scored_dates(keep & ~rows.suspect)
         close = rows.frame["close"].to_numpy()[rows.data.ends.numpy()[keep]]
         forecasts = {
             self.config.model: self._as_return(self._forecast(rows, self.model_)[keep], close),
@@ -309,6 +367,15 @@ def _ticker_codes(frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
     tickers = frame["ticker"].unique(maintain_order=True).to_list()
     codes = frame["ticker"].cast(pl.Enum(tickers)).to_physical().to_numpy().astype(np.int64)
     return codes, tickers
+
+
+def _suspect_hint(rows: _Rows, bound: float) -> str:
+    n_suspect, n_known = int((rows.known & rows.suspect).sum()), int(rows.known.sum())
+    return (
+        f"{n_suspect} of its {n_known} outcomes span a one-day move beyond "
+        f"max_abs_log_return={bound:g}. If such moves are real in this data (intraday bars, "
+        "crypto, penny stocks), raise the bound (CLI: --max-abs-log-return)"
+    )
 
 
 def _labelled(rows: _Rows) -> WindowDataset:

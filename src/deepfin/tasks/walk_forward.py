@@ -43,8 +43,14 @@ class WalkForwardResult:
     last: dict[str, Forecaster] = field(default_factory=dict)  # last fold's model per name
 
 
-def make_folds(dates: list[dt.date], config: WalkForwardConfig, *, horizon: int) -> list[Fold]:
-    """Folds over a sorted calendar; each test block follows its validation block."""
+def make_folds(
+    dates: list[dt.date], config: WalkForwardConfig, *, horizon: int, warmup: int = 0
+) -> list[Fold]:
+    """Folds over a sorted calendar; each test block follows its validation block.
+
+    A validation block is `warmup + val_days` dates: its first `warmup` dates (feature warm-up
+    and the first lookback) only feed inputs, so `val_days` dates of windows remain to score.
+    """
     embargo = config.embargo if config.embargo >= 0 else horizon
     n_dates = len(dates)
     first_test = int(n_dates * (1 - config.test_fraction))
@@ -54,13 +60,14 @@ def make_folds(dates: list[dt.date], config: WalkForwardConfig, *, horizon: int)
     for test_start in range(first_test, last_origin + 1, config.refit_every):
         test_end = min(test_start + config.refit_every - 1, last_origin)
         val_end = test_start - embargo - 1
-        val_start = val_end - config.val_days + 1
+        val_start = val_end - (warmup + config.val_days) + 1
         train_end = val_start - embargo - 1
         train_start = 0 if config.window == "expanding" else train_end - config.train_days + 1
         if train_start < 0 or train_end - train_start < 1:
             raise DataError(
                 f"fold {len(folds)} has no room for training: {n_dates} dates, test blocks "
-                f"from date {first_test}, {config.val_days} validation days, embargo {embargo}; "
+                f"from date {first_test}, {warmup} + {config.val_days} validation days, embargo "
+                f"{embargo}; "
                 "lower test_fraction, val_days or train_days"
             )
         folds.append(
@@ -85,9 +92,9 @@ def walk_forward(
 ) -> WalkForwardResult:
     """Re-fit every model on each fold's training rows and forecast its test block."""
     dates = frame["date"].unique().sort().to_list()
-    folds = make_folds(dates, config, horizon=forecast.horizon)
-    # input history a test block needs before its first forecast origin
+    # input history a block needs before its first forecast origin
     context = forecast.lookback + feature_warmup(forecast.features) + 1
+    folds = make_folds(dates, config, horizon=forecast.horizon, warmup=context)
     quiet = dataclasses.replace(training, progress=False)  # one progress display at a time
     tables: list[pl.DataFrame] = []
     fold_rows: list[dict[str, Any]] = []
@@ -166,9 +173,10 @@ def _fold_row(fold: Fold, name: str, scores: dict[str, Any]) -> dict[str, Any]:
         "test_start": str(fold.test[0]),
         "test_end": str(fold.test[1]),
         "n": scores["n"],
-        "rmse": scores["rmse"],
-        "mae": scores["mae"],
+        "return_rmse": scores["return_rmse"],
+        "return_mae": scores["return_mae"],
         "directional_accuracy": scores["directional_accuracy"],
         "r2_oos": scores["r2_oos"],
         "ic_mean": scores.get("ic_mean"),
+        "price_rmse": scores["price_rmse"],
     }

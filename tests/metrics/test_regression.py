@@ -1,4 +1,4 @@
-"""Tests for deepfin.metrics against hand-written reference implementations."""
+"""deepfin.metrics (errors, significance, ranking) against hand-written references."""
 
 import json
 import math
@@ -9,18 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from deepfin.metrics import (
-    cross_sectional_ic,
-    diebold_mariano,
+from deepfin.metrics.ranking import cross_sectional_ic, ic_summary, panel_ic_metrics
+from deepfin.metrics.regression import (
     directional_accuracy,
-    forecast_metrics,
-    ic_summary,
     mean_absolute_error,
     mean_absolute_percentage_error,
-    panel_ic_metrics,
     r2_out_of_sample,
     root_mean_squared_error,
 )
+from deepfin.metrics.significance import diebold_mariano
 
 ACTUAL_PRICE = np.array([100.0, 101.5, 99.0, 102.0, 103.5, 101.0])
 FORECAST_PRICE = np.array([100.5, 101.0, 100.0, 101.0, 104.0, 102.5])
@@ -199,41 +196,6 @@ def test_panel_ic_metrics_is_flat_json_and_consistent():
     json.dumps(metrics)
 
 
-def test_forecast_metrics_combines_the_parts():
-    rng = np.random.default_rng(4)
-    actual_price = 100 + np.cumsum(rng.normal(size=60))
-    naive_price = np.r_[100.0, actual_price[:-1]]
-    forecast_price = naive_price + 0.5 * (actual_price - naive_price) + rng.normal(0, 0.3, 60)
-    actual_return = np.log(actual_price / naive_price)
-    forecast_return = np.log(forecast_price / naive_price)
-    metrics = forecast_metrics(
-        actual_price=actual_price,
-        forecast_price=forecast_price,
-        naive_price=naive_price,
-        actual_return=actual_return,
-        forecast_return=forecast_return,
-    )
-    dm = diebold_mariano(actual_price, forecast_price, naive_price)
-    assert metrics["mae"] == pytest.approx(mean_absolute_error(actual_price, forecast_price))
-    assert metrics["r2_oos"] == pytest.approx(
-        r2_out_of_sample(actual_return, forecast_return, np.zeros(60))
-    )
-    assert metrics["dm_statistic"] == pytest.approx(dm["statistic"])
-    assert metrics["dm_p_value"] == pytest.approx(dm["p_value"])
-    assert metrics["n"] == 60
-    assert set(metrics) == {
-        "mae",
-        "rmse",
-        "mape",
-        "directional_accuracy",
-        "r2_oos",
-        "dm_statistic",
-        "dm_p_value",
-        "n",
-    }
-    json.dumps(metrics)
-
-
 # ---- properties ---------------------------------------------------------------------------
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -364,14 +326,3 @@ def test_panel_ic_metrics_rejects_thin_panel():
     dates, actual, forecast = make_panel(n_names=3)
     with pytest.raises(ValueError, match="at least min_names tickers per date"):
         panel_ic_metrics(dates=dates, actual_return=actual, forecast_return=forecast)
-
-
-def test_forecast_metrics_rejects_mismatched_returns():
-    with pytest.raises(ValueError, match="equal lengths"):
-        forecast_metrics(
-            actual_price=ACTUAL_PRICE,
-            forecast_price=FORECAST_PRICE,
-            naive_price=ACTUAL_PRICE,
-            actual_return=np.ones(5),
-            forecast_return=np.ones(6),
-        )

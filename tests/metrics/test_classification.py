@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as sk
 
-from deepfin.credit_metrics import (
+from deepfin.metrics.classification import (
     bin_shares,
     brier_score,
     calibration_table,

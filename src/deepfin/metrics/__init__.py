@@ -1,0 +1,1 @@
+"""Metrics: regression, significance, ranking, classification and strategy performance."""
