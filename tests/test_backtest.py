@@ -19,6 +19,9 @@ from deepfin.backtest import (
     run_backtest,
 )
 from deepfin.data.io import DataError
+from deepfin.data.splits import chronological_split
+from deepfin.tasks.forecasting import Forecaster
+from tests.conftest import price_frame
 
 DATES = [dt.date(2024, 1, day) for day in (2, 3, 4, 5)]
 # A: +10%, -10%, 0%; B: 0%, +10%, -20%
@@ -484,3 +487,33 @@ def test_panel_errors():
 def test_config_errors(params, message):
     with pytest.raises(ValueError, match=message):
         BacktestConfig(**params)
+
+
+def test_a_book_of_every_forecast_stock_earns_the_benchmark_through_a_crash():
+    # a planted -50 % crash: the stock must still have a forecast the day before it, so a
+    # book holding every name with a forecast is the equal-weight benchmark on every day
+    rng = np.random.default_rng(11)
+    frames = []
+    for index in range(10):
+        returns = 0.01 * rng.standard_normal(500)
+        if index == 3:
+            returns[430] = np.log(0.5)
+        frames.append(price_frame(returns, ticker=f"S{index}", start_price=30.0 + index))
+    prices = pl.concat(frames)
+    split = chronological_split(prices, val_fraction=0.15, test_fraction=0.25, embargo=1)
+    crash_day = prices["date"].unique().sort()[430]
+    assert split.test["date"].min() < crash_day
+    forecaster = Forecaster(model="linear", lookback=10).fit(split.train, split.val)
+    metrics = forecaster.evaluate(split.test)
+    assert metrics["linear"]["n_excluded"] == 1  # the crash is counted out of the metrics ...
+    assert forecaster.predictions_ is not None
+    forecasts = forecasts_from_predictions(forecaster.predictions_, model="linear")
+    result = run_backtest(
+        forecasts=forecasts,
+        prices=split.test.select("date", "ticker", "close"),
+        config=BacktestConfig(mode="long_flat", top_fraction=1.0),
+    )
+    daily = result.daily
+    assert crash_day in daily["date"].to_list()  # ... but a held book lives through it
+    np.testing.assert_allclose(daily["gross_return"], daily["benchmark_return"], atol=1e-12)
+    assert daily.filter(pl.col("date") == crash_day)["gross_return"][0] < -0.04

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -43,6 +44,14 @@ def test_forecast_on_built_in_data_then_predict_reproduces_the_run(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"lstm", "linear", "naive", "always_up"}
     saved = pl.read_parquet(run_dir / "predictions.parquet")
+    # naive has no hit rate or test of its own: shown as "-", not as a 0.0000 and a 1.0000
+    naive_line = next(line for line in result.output.splitlines() if "│ naive" in line)
+    assert naive_line.count(" - ") >= 2 and "0.0000 │ 1.0000" not in naive_line
+    assert "for always up" in result.output
+    # run.json says which dates were scored: the test part less its warm-up and last outcome
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["scored"]["test"].startswith(str(saved["date"].min()))
+    assert saved["date"].min() > split_start(run["split"]["test"])
 
     # the test period exactly as the run saw it, as a CSV a user would hand to predict
     config = load_config(None, {"forecast.model": "lstm"})
@@ -58,6 +67,63 @@ def test_forecast_on_built_in_data_then_predict_reproduces_the_run(tmp_path):
     np.testing.assert_allclose(
         joined["lstm_log_return"], joined["forecast_log_return"], rtol=0, atol=1e-7
     )
+
+
+def split_start(description: str):
+    """The first date of a part described as "first .. last (N days)"."""
+    return dt.date.fromisoformat(description.split(" .. ")[0])
+
+
+def wide_closes(path: Path, *, n_days: int = 400, n_tickers: int = 6, scale: float = 0.01):
+    """A closes-only file with one column per ticker, as vendors export it."""
+    rng = np.random.default_rng(5)
+    dates = [dt.date(2015, 1, 1) + dt.timedelta(days=i) for i in range(n_days)]
+    columns: dict[str, list] = {"Date": dates}
+    for index in range(n_tickers):
+        steps = scale * rng.standard_normal(n_days)
+        columns[f"TK{index}.L"] = list(30 * np.exp(np.cumsum(steps)))
+    pl.DataFrame(columns).write_csv(path)
+    return path
+
+
+def test_a_wide_closes_file_runs_with_the_default_command(tmp_path):
+    data = wide_closes(tmp_path / "closes.csv", n_days=800)
+    result = invoke(
+        "forecast", "--data", str(data), "--model", "linear", "--no-progress", "--no-report",
+        "--run-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.count("leaving out feature(s) volume_z_20") == 1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"linear", "naive", "always_up", "reversal", "momentum_20"} <= set(metrics)
+    saved = pl.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert saved["ticker"].n_unique() == 6  # every ticker, not the first one only
+    result = invoke(
+        "compare", "--data", str(data), "--models", "linear,naive", "--features",
+        "log_return,volatility_5", "--no-progress", "--no-report", "--run-dir",
+        str(tmp_path / "compare"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "compare" / "linear" / "config.json").read_text())
+    assert config["features"] == ["log_return", "volatility_5"]
+    assert "reversal" in result.output and "Rank IC" in result.output
+
+
+def test_mostly_suspect_outcomes_fail_before_training_and_name_the_flag(tmp_path):
+    data = wide_closes(tmp_path / "wild.csv", scale=1.0)  # most days move beyond 0.4
+    run_dir = tmp_path / "run"
+    result = invoke(
+        "forecast", "--data", str(data), "--model", "lstm", "--no-progress", "--run-dir",
+        str(run_dir),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--max-abs-log-return" in result.output and "test period" in result.output
+    assert not (run_dir / "checkpoint").exists()  # nothing was trained
+    result = invoke(
+        "forecast", "--data", str(data), "--model", "linear", "--max-abs-log-return", "5",
+        "--no-progress", "--no-report", "--run-dir", str(tmp_path / "run2"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
 
 
 def test_forecast_resume_continues_the_checkpoint(tmp_path):
@@ -221,3 +287,18 @@ def test_forecast_with_two_processes_writes_one_run_folder(tmp_path):
     assert completed.stdout.count("test period: model vs baselines") == 1  # rank 0 speaks
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"gru", "linear", "naive", "always_up"}
+
+
+def test_a_long_short_panel_book_is_judged_against_cash_and_factors_trade_too(tmp_path):
+    data = wide_closes(tmp_path / "closes.csv", n_days=360)
+    run_dir = tmp_path / "bt"
+    result = invoke(
+        "backtest", "--data", str(data), "--models", "linear", "--refit-every", "40",
+        "--test-fraction", "0.3", "--strategy", "long_short", "--top-k", "2", "--no-progress",
+        "--no-report", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    backtest = json.loads((run_dir / "backtest.json").read_text())
+    assert "judged against cash" in backtest["description"]
+    assert "context only" in backtest["description"]
+    assert {"linear", "reversal", "momentum_20", "benchmark"} == set(backtest["stats"])

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
@@ -278,3 +279,64 @@ def test_every_ticker_unfillable_is_an_error() -> None:
     )
     with pytest.raises(DataError, match=r"every ticker .* raise ffill_limit \(now 2\)"):
         read_prices(source, ffill_limit=2)
+
+
+def wide_csv(path: Path, n_days: int = 120) -> Path:
+    """Closes as most vendors export them: a date column and one column per ticker."""
+    rng = np.random.default_rng(0)
+    dates = [dt.date(2021, 1, 4) + dt.timedelta(days=i) for i in range(n_days)]
+    columns = {"Date": [d.isoformat() for d in dates]}
+    for ticker in ("AAL.L", "BP.L", "HSBA.L"):
+        columns[ticker] = list(20 * np.exp(np.cumsum(0.01 * rng.standard_normal(n_days))))
+    frame = pl.DataFrame(columns)
+    # a ticker listed late (leading gap) and a one-day hole
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 10).then(None).otherwise(pl.col("BP.L")).alias("BP.L"),
+        pl.when(pl.int_range(pl.len()) == 50)
+        .then(None)
+        .otherwise(pl.col("HSBA.L"))
+        .alias("HSBA.L"),
+    )
+    frame.write_csv(path)
+    return path
+
+
+def test_a_wide_file_of_closes_is_recognised_and_melted(tmp_path: Path) -> None:
+    path = wide_csv(tmp_path / "closes.csv")
+    frame = read_prices(path)
+    assert frame["ticker"].unique().sort().to_list() == ["AAL.L", "BP.L", "HSBA.L"]
+    assert set(frame.columns) == {"date", "ticker", "close"}
+    counts = dict(frame.group_by("ticker").len().iter_rows())
+    assert counts == {"AAL.L": 120, "BP.L": 110, "HSBA.L": 120}  # late listing, hole filled
+    original = pl.read_csv(path)
+    aal = frame.filter(pl.col("ticker") == "AAL.L")["close"].to_numpy()
+    np.testing.assert_allclose(aal, original["AAL.L"].to_numpy())
+    assert read_prices(path, layout="wide").equals(frame)
+
+
+def test_layout_long_keeps_the_old_reading_and_says_how_to_read_a_wide_file(
+    tmp_path: Path,
+) -> None:
+    path = wide_csv(tmp_path / "closes.csv")
+    with pytest.raises(DataError, match=r"no close price column.*--layout wide"):
+        read_prices(path, layout="long")
+    one_column = pl.DataFrame({"date": ["2021-03-01", "2021-03-02"], "SPY": [1.0, 1.1]})
+    assert read_prices(one_column, layout="wide")["ticker"].to_list() == ["SPY", "SPY"]
+    with pytest.raises(DataError, match="unknown layout 'tall'"):
+        read_prices(path, layout="tall")
+
+
+def test_a_wide_file_with_a_non_numeric_cell_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "closes.csv"
+    path.write_text("Date,AAA,BBB\n2021-01-04,1.0,2.0\n2021-01-05,n/a,2.1\n")
+    assert not _looks_wide_for(path)  # a text column is not taken for closes unasked
+    with pytest.raises(DataError, match=r"'close' is not numeric.*'n/a'.*AAA"):
+        read_prices(path, layout="wide")
+
+
+def _looks_wide_for(path: Path) -> bool:
+    try:
+        read_prices(path)
+    except DataError:
+        return False
+    return True

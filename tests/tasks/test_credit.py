@@ -12,7 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from deepfin.data.io import DataError
-from deepfin.metrics.classification import roc_auc
+from deepfin.metrics.classification import ks_statistic, roc_auc
 from deepfin.privacy import PrivacyConfig
 from deepfin.report.credit import write_credit_report
 from deepfin.tasks.base import NotFittedError
@@ -86,6 +86,20 @@ def test_scores_come_with_bands_and_reason_codes_that_name_the_driver():
     assert scores["increases_risk_1"][0] == "debt_ratio"
     assert scores["decreases_risk_1"][1] == "debt_ratio"
     assert scores["increases_risk_1_log_odds"][0] > 0 > scores["decreases_risk_1_log_odds"][1]
+
+
+def test_the_fairness_cut_off_is_chosen_on_validation_rows_not_on_the_test_set(tmp_path):
+    frame, _ = planted()
+    train, val, test = frame[:1_400], frame[1_400:1_700], frame[1_700:]
+    fitted = scorer("logistic", sensitive=("noise_b",)).fit(train, val)
+    _, on_validation = ks_statistic(val["default"], fitted.predict_proba(val))
+    assert fitted.cutoff_ == pytest.approx(on_validation)
+    metrics = fitted.evaluate(test)
+    _, on_test = ks_statistic(test["default"], fitted.predict_proba(test))
+    assert on_test != pytest.approx(on_validation)  # the two samples disagree ...
+    assert metrics["cutoff"] == pytest.approx(on_validation)  # ... and the test set is not used
+    fitted.save(tmp_path / "run")
+    assert CreditScorer.load(tmp_path / "run").cutoff_ == pytest.approx(on_validation)
 
 
 @pytest.mark.parametrize("model", ["mlp", "lightgbm"])

@@ -118,3 +118,15 @@ def test_neural_models_warm_start_across_folds(panel):
     )
     assert set(result.fold_metrics["model"]) == {"gru", "lstm", "linear", "naive"}
     assert len(result.last["gru"].history_.epochs) == 1  # the last fold was warm-started
+
+
+def test_each_fold_validates_on_val_days_of_windows_after_its_warm_up(panel):
+    result = _run(panel, ["linear"])
+    forecaster = result.last["linear"]
+    # "a .. b (N days)": the origins that the early stopping and the ridge penalty saw
+    validated_days = int(forecaster.scored_["val"].rsplit("(", 1)[1].split()[0])
+    assert validated_days >= 20 - 1  # val_days=20, less the horizon without an outcome
+    fold = result.folds[-1]
+    position = {date: i for i, date in enumerate(panel["date"].unique().sort().to_list())}
+    warmup = LINEAR.lookback + 5 + 1  # lookback, volatility_5 and the first return
+    assert position[fold.val[1]] - position[fold.val[0]] + 1 == warmup + 20

@@ -119,7 +119,12 @@ def panel_diebold_mariano(
         )
     mean_differential = float(daily.mean())
     if not daily.any():
-        return {"statistic": 0.0, "p_value": 1.0, "mean_loss_differential": 0.0, "n_dates": n_dates}
+        return {
+            "statistic": 0.0,
+            "p_value": 1.0,
+            "mean_loss_differential": 0.0,
+            "n_dates": float(n_dates),
+        }
     # the usual automatic bandwidth, and at least the overlap of h-step forecasts
     lags = max(horizon - 1, math.floor(4 * (n_dates / 100) ** (2 / 9)))
     long_run_variance = newey_west_variance(daily, lags=lags)
@@ -128,7 +133,7 @@ def panel_diebold_mariano(
             "statistic": math.copysign(math.inf, mean_differential),
             "p_value": 0.0,
             "mean_loss_differential": mean_differential,
-            "n_dates": n_dates,
+            "n_dates": float(n_dates),
         }
     statistic = mean_differential / math.sqrt(long_run_variance / n_dates)
     p_value = float(2.0 * stats.t.sf(abs(statistic), df=n_dates - 1))

@@ -64,8 +64,8 @@ def verdict(model: str, metrics: dict[str, dict[str, Any]]) -> str:
         )
     else:
         sentence = (
-            f"{model} does not beat the naive forecast (return RMSE {error:.4g} vs "
-            f"{naive_error:.4g})"
+            f"{model} does not beat the naive forecast (return RMSE {error:.6g} vs "
+            f"{naive_error:.6g})"
         )
     return sentence + "".join(_reference_clauses(row, metrics))
 
