@@ -29,6 +29,7 @@ from deepfin.cli_common import (
 from deepfin.config import ConfigError
 from deepfin.models import MODELS
 from deepfin.report.forecast import build_report
+from deepfin.tasks.base import read_json
 from deepfin.tasks.runs import new_run_dir, run_backtest
 
 
@@ -131,6 +132,8 @@ def backtest(
         for kind, row in by_kind.items():
             table.add_row(name, kind, *[format_value(row.get(c)) for c in columns])
     console.print(table)
+    # which benchmark the book is judged against, and how it traded
+    console.print(read_json(folder / "backtest.json")["description"])
     if report:
         console.print(f"report: {build_report(folder)}")
     console.print(f"run folder: {folder}")

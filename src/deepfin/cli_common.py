@@ -110,8 +110,8 @@ def fail(error: Exception) -> None:
 
 
 HEADINGS = {
-    "return_rmse": "RMSE",
-    "return_mae": "MAE",
+    "return_rmse": "return RMSE",
+    "return_mae": "return MAE",
     "r2_oos": "R2 vs naive",
     "directional_accuracy": "hit rate",
     "dm_p_value": "DM p",
@@ -146,6 +146,6 @@ def format_value(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         if value != 0 and abs(value) < 0.1:
-            return f"{value:.4g}"  # return errors and ICs: four significant digits, not zeros
+            return f"{value:#.4g}"  # return errors and ICs: four significant digits, not zeros
         return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
     return str(value)

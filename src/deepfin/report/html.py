@@ -51,7 +51,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         if value != 0 and abs(value) < 0.1:
-            return f"{value:.4g}"  # return errors and ICs: four significant digits, not zeros
+            return f"{value:#.4g}"  # return errors and ICs: four significant digits, not zeros
         return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
     return html.escape(str(value))
 

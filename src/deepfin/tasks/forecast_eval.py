@@ -47,25 +47,30 @@ HEADLINE_METRICS = (
     "price_mae",
     "price_mape",
 )
-TABLE_CAPTION = (
-    "Return RMSE and MAE, R2 vs naive (1 - SSE / SSE of the zero-return forecast), hit rate "
-    "and the Diebold-Mariano test against naive are computed on next-horizon log returns "
-    "{dm_note}; IC and Rank IC are daily cross-sectional correlations averaged over dates; "
-    "price RMSE, MAE and MAPE are a second view in price units. always_up is the hit rate of "
-    "forecasting a rise every day; reversal (minus the last return) and momentum_20 (the "
-    "20-day return) are one-line factors scored on the same rows."
-)
 
 
 def table_caption(panel: bool) -> str:
     """What each column of a metrics table is computed on."""
-    dm_note = (
-        "(on a panel, one observation per date: the cross-sectional mean loss differential, "
-        "Newey-West variance)"
+    test = (
+        "on a panel, one observation per date: the cross-sectional mean loss differential, "
+        "Newey-West variance"
         if panel
-        else "(Harvey-Leybourne-Newbold corrected)"
+        else "Harvey-Leybourne-Newbold corrected"
     )
-    return TABLE_CAPTION.format(dm_note=dm_note)
+    parts = [
+        "Return RMSE and MAE, R2 vs naive (1 - SSE / SSE of the zero-return forecast), hit rate "
+        f"and the Diebold-Mariano test against naive ({test}) are computed on next-horizon log "
+        "returns",
+        "price RMSE, MAE and MAPE are a second view in price units",
+        "always_up is the hit rate of forecasting a rise every day",
+    ]
+    if panel:
+        parts.insert(1, "IC and Rank IC are daily cross-sectional correlations averaged over dates")
+        parts.append(
+            "reversal (minus the last return) and momentum_20 (the 20-day return) are one-line "
+            "factors scored on the same rows"
+        )
+    return "; ".join(parts) + "."
 
 
 def is_panel(table: pl.DataFrame) -> bool:
