@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # compile the fused LSTM/GRU kernels now (about a minute, cached) rather than mid-training
-$(KERNELS): $(STAMP) src/deepfin/models/csrc/recurrent.cpp
-	$(BIN)/python -c "from deepfin.models.fused_rnn import extension; extension()"
+$(KERNELS): $(STAMP) src/deepfin/models/kernels/csrc/recurrent.cpp
+	$(BIN)/python -c "from deepfin.models.kernels.fused_rnn import extension; extension()"
 	touch $(KERNELS)
 
 run: $(KERNELS)

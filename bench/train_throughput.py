@@ -53,7 +53,7 @@ TARGET_RATIOS = {"Keras": 4.0, "Darts": 3.0}
 BOUND = """
 What bounds it: an LSTM window costs 3 x 2 x 4H x (F + H) x T = 1.84 MFLOP forward and
 backward (H=50, F=1, T=30), so the matmul peak bounds a core as the line above says.
-deepfin's fused kernels (src/deepfin/models/csrc/recurrent.cpp) do per step one product
+deepfin's fused kernels (src/deepfin/models/kernels/csrc/recurrent.cpp) do per step one product
 [x_t, h_t-1] [W_ih, W_hh]^T with the weights packed once per call and a register-blocked
 kernel, one vectorised pass over the gates, and the weight gradients of all 30 steps as one
 product; the rows of a batch run their recurrence on separate threads. What remains at batch

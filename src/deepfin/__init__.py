@@ -4,12 +4,14 @@ __version__ = "0.1.0"
 
 from deepfin.backtest import BacktestConfig, performance_stats, run_backtest
 from deepfin.config import ForecastConfig, WalkForwardConfig
-from deepfin.data.io import DataError, read_prices
+from deepfin.data.io import read_prices
 from deepfin.data.samples import load_sample
 from deepfin.data.splits import Split, chronological_split
-from deepfin.tasks.credit import CreditScorer
-from deepfin.tasks.forecasting import Forecaster
-from deepfin.tasks.walk_forward import walk_forward
+from deepfin.errors import DataError
+from deepfin.runs.load import load_run
+from deepfin.tasks.credit.estimator import CreditScorer
+from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.tasks.forecasting.walk_forward import walk_forward
 from deepfin.training import TrainingConfig
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "WalkForwardConfig",
     "__version__",
     "chronological_split",
+    "load_run",
     "load_sample",
     "performance_stats",
     "read_prices",

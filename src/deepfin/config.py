@@ -12,6 +12,7 @@ from typing import Any
 
 from deepfin.data.features import DEFAULT_FEATURES
 from deepfin.data.io import LAYOUTS
+from deepfin.errors import ConfigError
 from deepfin.models import MODELS
 from deepfin.training import TrainingConfig
 
@@ -118,10 +119,6 @@ SECTIONS: dict[str, type] = {
     "training": TrainingConfig,
     "walk_forward": WalkForwardConfig,
 }
-
-
-class ConfigError(ValueError):
-    """A configuration file or override that cannot be used."""
 
 
 def load_config(

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepfin.data.features import add_features, add_target, feature_warmup, jump_report
-from deepfin.data.io import DataError
+from deepfin.errors import DataError
 
 FEATURES = ("log_return", "hl_range", "volatility_3", "rsi_4", "volume_z_5", "momentum_2")
 START = dt.date(2020, 1, 1)

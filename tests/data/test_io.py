@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from deepfin.data.io import SINGLE_SERIES_TICKER, DataError, read_prices
+from deepfin.data.io import SINGLE_SERIES_TICKER, read_prices
+from deepfin.errors import DataError
 
 DATES = [dt.date(2021, 3, day) for day in (1, 2, 3, 4, 5, 8)]
 

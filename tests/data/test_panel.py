@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from deepfin.data.features import DEFAULT_FEATURES, add_features
-from deepfin.data.io import DataError, read_prices
+from deepfin.data.io import read_prices
 from deepfin.data.panel import Panel, load_panel, read_chunks
 from deepfin.data.scaling import RunningMoments, Scaler
 from deepfin.data.splits import chronological_split
 from deepfin.data.windows import WindowDataset
+from deepfin.errors import DataError
 from tests.conftest import price_frame
 
 LOOKBACK = 10

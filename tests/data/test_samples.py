@@ -7,8 +7,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from deepfin.data.io import DataError
 from deepfin.data.samples import SAMPLES, load_prices, load_sample
+from deepfin.errors import DataError
 
 
 def test_sp500_is_twenty_years_of_daily_prices() -> None:

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from deepfin.data.io import DataError
 from deepfin.data.scaling import Scaler
+from deepfin.errors import DataError
 
 TICKERS = ["AAA", "BBB", "CCC"]
 

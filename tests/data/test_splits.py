@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepfin.data.io import DataError
 from deepfin.data.splits import Split, chronological_split
+from deepfin.errors import DataError
 
 START = dt.date(2019, 1, 1)
 

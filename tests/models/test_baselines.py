@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from deepfin.models import build_model
-from deepfin.models.baselines import LinearForecaster, NaiveForecaster
+from deepfin.models.forecasting.baselines import LinearForecaster, NaiveForecaster
 
 LOOKBACK, N_FEATURES = 4, 3
 

@@ -11,8 +11,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from deepfin.models import MODELS, NEURAL_MODELS, build_model, model_config
-from deepfin.models.baselines import NaiveForecaster
-from deepfin.models.cnn import CNNForecaster
+from deepfin.models.forecasting.baselines import NaiveForecaster
+from deepfin.models.forecasting.cnn import CNNForecaster
 
 BATCH, LOOKBACK, N_FEATURES = 5, 12, 3
 

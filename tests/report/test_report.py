@@ -12,7 +12,7 @@ import pytest
 
 from deepfin.data.splits import chronological_split
 from deepfin.report.forecast import build_report, verdict
-from deepfin.tasks.forecasting import Forecaster
+from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.training import TrainingConfig
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -6,7 +6,7 @@ import re
 
 import polars as pl
 
-from deepfin.data.io import DataError
+from deepfin.errors import DataError
 
 DEFAULT_FEATURES = ("log_return", "volatility_20", "rsi_14", "volume_z_20")
 TARGETS = ("log_return", "price")

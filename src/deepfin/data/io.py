@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from deepfin.errors import DataError
+
 log = logging.getLogger(__name__)
 
 PRICE_FIELDS = ("date", "ticker", "open", "high", "low", "close", "volume")
@@ -26,10 +28,6 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 SINGLE_SERIES_TICKER = "series"
 LAYOUTS = ("auto", "long", "wide")
-
-
-class DataError(ValueError):
-    """Input data that deepfin cannot use; the message says what to change."""
 
 
 PriceSource = str | Path | pl.DataFrame | Any  # Any: a pandas DataFrame (pandas is optional here)

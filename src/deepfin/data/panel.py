@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import torch
 
 from deepfin.data.features import DEFAULT_FEATURES, add_features, add_target
-from deepfin.data.io import COLUMN_ALIASES, DataError, PriceSource, read_prices
+from deepfin.data.io import COLUMN_ALIASES, PriceSource, read_prices
 from deepfin.data.scaling import SCALERS, RunningMoments, Scaler
 from deepfin.data.splits import chronological_split
 from deepfin.data.windows import WindowDataset, window_ends
+from deepfin.errors import DataError
 
 CHUNK_ROWS = 250_000  # rows read, validated and featurized at a time: bounds the working memory
 TRAIN, VAL, TEST, EMBARGO = 0, 1, 2, -1

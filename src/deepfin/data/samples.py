@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 import polars as pl
 
-from deepfin.data.io import DataError, read_prices
+from deepfin.data.io import read_prices
+from deepfin.errors import DataError
 
 
 @dataclass(frozen=True)

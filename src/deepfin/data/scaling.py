@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfin.data.io import DataError
+from deepfin.errors import DataError
 
 SCALERS = ("standard", "minmax")
 

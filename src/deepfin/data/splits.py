@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from deepfin.data.io import DataError
+from deepfin.errors import DataError
 
 
 @dataclass(frozen=True)

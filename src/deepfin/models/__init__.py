@@ -8,17 +8,22 @@ from typing import Any
 
 from torch import nn
 
-from deepfin.models.baselines import LinearConfig, LinearForecaster, NaiveConfig, NaiveForecaster
-from deepfin.models.boosting import LightGBMConfig, LightGBMScorer
-from deepfin.models.cnn import CNNConfig, CNNForecaster
-from deepfin.models.ft_transformer import FTTransformerConfig, FTTransformerScorer
-from deepfin.models.gru import GRUConfig, GRUForecaster
-from deepfin.models.hybrid import HybridConfig, HybridForecaster
-from deepfin.models.logistic import LogisticConfig, LogisticScorer
-from deepfin.models.lstm import LSTMConfig, LSTMForecaster
-from deepfin.models.mlp import MLPConfig, MLPScorer
-from deepfin.models.rnn import RNNConfig, RNNForecaster
-from deepfin.models.transformer import TransformerConfig, TransformerForecaster
+from deepfin.models.forecasting.baselines import (
+    LinearConfig,
+    LinearForecaster,
+    NaiveConfig,
+    NaiveForecaster,
+)
+from deepfin.models.forecasting.cnn import CNNConfig, CNNForecaster
+from deepfin.models.forecasting.gru import GRUConfig, GRUForecaster
+from deepfin.models.forecasting.hybrid import HybridConfig, HybridForecaster
+from deepfin.models.forecasting.lstm import LSTMConfig, LSTMForecaster
+from deepfin.models.forecasting.rnn import RNNConfig, RNNForecaster
+from deepfin.models.forecasting.transformer import TransformerConfig, TransformerForecaster
+from deepfin.models.tabular.boosting import LightGBMConfig, LightGBMScorer
+from deepfin.models.tabular.ft_transformer import FTTransformerConfig, FTTransformerScorer
+from deepfin.models.tabular.logistic import LogisticConfig, LogisticScorer
+from deepfin.models.tabular.mlp import MLPConfig, MLPScorer
 
 # name -> (config class, module class); adding a model means one new file and one line here
 MODELS: dict[str, tuple[type, type[nn.Module]]] = {

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from deepfin.metrics.classification import ks_curve, roc_curve
 from deepfin.report.html import Section, Table, write_report
-from deepfin.tasks.credit import CreditScorer
+from deepfin.tasks.credit.estimator import CreditScorer
 
 HEADLINE = ("auc", "gini", "ks", "ks_score", "brier", "log_loss", "n", "default_rate")
 

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from deepfin.data.features import FACTORS
 from deepfin.metrics.ranking import cross_sectional_ic
 from deepfin.report.html import Section, Table, write_report
-from deepfin.tasks.forecast_eval import (
+from deepfin.tasks.forecasting.evaluation import (
     ALWAYS_UP,
     HEADLINE_METRICS,
     REFERENCES,

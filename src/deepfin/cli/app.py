@@ -1,0 +1,36 @@
+"""The `deepfin` command: its groups and commands, and the logging every command shares."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from deepfin.cli.backtest import backtest
+from deepfin.cli.common import ConsoleHandler
+from deepfin.cli.credit import credit_app
+from deepfin.cli.data import data_app
+from deepfin.cli.forecast import compare, forecast, predict, report_command
+
+app = typer.Typer(help="Deep learning for financial data.", no_args_is_help=True)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """deepfin: deep learning for financial data, judged against honest baselines."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[ConsoleHandler()],
+        force=True,  # a dependency may have configured the root logger on import
+    )
+
+
+app.command()(forecast)
+app.command()(compare)
+app.command()(backtest)
+app.command()(predict)
+app.command("report")(report_command)
+app.add_typer(data_app, name="data")
+app.add_typer(credit_app, name="credit")

@@ -1,0 +1,139 @@
+"""`deepfin backtest`: walk-forward re-fits and a strategy with costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deepfin.backtest import BacktestConfig
+from deepfin.cli.common import (
+    USER_ERRORS,
+    ColumnOption,
+    ConfigOption,
+    DataOption,
+    IntOption,
+    LayoutOption,
+    MaxTickersOption,
+    ProgressOption,
+    ReportOption,
+    TickersOption,
+    build_config,
+    console,
+    data_flags,
+    fail,
+    format_value,
+)
+from deepfin.errors import ConfigError
+from deepfin.models import MODELS
+from deepfin.report.forecast import build_report
+from deepfin.runs.files import read_json
+from deepfin.tasks.forecasting.pipeline import new_run_dir, run_backtest
+
+
+def backtest(
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models (default: --model).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="One model, if --models is not given.")] = None,
+    config: ConfigOption = None,
+    data: DataOption = None,
+    column: ColumnOption = None,
+    tickers: TickersOption = None,
+    max_tickers: MaxTickersOption = None,
+    layout: LayoutOption = None,
+    lookback: IntOption = None,
+    horizon: IntOption = None,
+    epochs: IntOption = None,
+    batch_size: IntOption = None,
+    seed: IntOption = None,
+    refit_every: Annotated[int | None, typer.Option(help="Days per fold (21: monthly).")] = None,
+    window: Annotated[str | None, typer.Option(help="expanding or rolling.")] = None,
+    train_days: Annotated[int | None, typer.Option(help="Rolling window length.")] = None,
+    val_days: IntOption = None,
+    test_fraction: Annotated[float | None, typer.Option()] = None,
+    warm_start: Annotated[bool | None, typer.Option("--warm-start/--cold-start")] = None,
+    warm_start_epochs: IntOption = None,
+    strategy: Annotated[str, typer.Option(help="long_flat or long_short.")] = "long_short",
+    top_k: Annotated[int | None, typer.Option(help="Panel: names held per side.")] = None,
+    top_fraction: Annotated[
+        float | None, typer.Option(help="Panel: share held, 0.1 = decile.")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Trade only |forecast| above this.")
+    ] = None,
+    weighting: Annotated[str, typer.Option(help="equal or signal.")] = "equal",
+    rebalance_every: Annotated[int, typer.Option(help="Holding period in days.")] = 1,
+    cost_bps: Annotated[float, typer.Option(help="Cost per unit traded, basis points.")] = 10.0,
+    fixed_cost: Annotated[float, typer.Option(help="Per rebalance, fraction of NAV.")] = 0.0,
+    progress: ProgressOption = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Folder (default runs/<time>-backtest).")
+    ] = None,
+    report: ReportOption = True,
+) -> None:
+    """Walk-forward re-fits, stitched forecasts, and a strategy with costs vs a benchmark."""
+    try:
+        flags = {
+            **data_flags(data, column, tickers, max_tickers, layout),
+            "forecast.model": model,
+            "forecast.lookback": lookback,
+            "forecast.horizon": horizon,
+            "training.epochs": epochs,
+            "training.batch_size": batch_size,
+            "training.seed": seed,
+            "training.progress": progress,
+            "walk_forward.refit_every": refit_every,
+            "walk_forward.window": window,
+            "walk_forward.train_days": train_days,
+            "walk_forward.val_days": val_days,
+            "walk_forward.test_fraction": test_fraction,
+            "walk_forward.warm_start": warm_start,
+            "walk_forward.warm_start_epochs": warm_start_epochs,
+        }
+        run_config = build_config(config, flags)
+        names = [n.strip() for n in (models or run_config.forecast.model).split(",") if n.strip()]
+        unknown = [name for name in names if name not in MODELS]
+        if unknown:
+            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+        book = BacktestConfig(
+            mode=strategy,  # type: ignore[arg-type]
+            top_k=top_k,
+            top_fraction=top_fraction,
+            threshold=threshold,
+            weighting=weighting,  # type: ignore[arg-type]
+            rebalance_every=rebalance_every,
+            cost_bps=cost_bps,
+            fixed_cost=fixed_cost,
+        )
+        folder = run_dir or new_run_dir(run_config.runs_dir, "backtest")
+        stats = run_backtest(run_config, models=names, strategy=book, run_dir=folder)
+    except USER_ERRORS as error:
+        fail(error)
+        return
+    table = Table(title="strategy statistics (walk-forward, out of sample)")
+    columns = [
+        "annual_return",
+        "annual_volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "hit_rate",
+        "annual_turnover",
+    ]
+    table.add_column("strategy")
+    table.add_column("costs")
+    for heading in columns:
+        table.add_column(heading.replace("_", " "), justify="right")
+    for name, by_kind in stats.items():
+        for kind, row in by_kind.items():
+            table.add_row(name, kind, *[format_value(row.get(c)) for c in columns])
+    console.print(table)
+    # which benchmark the book is judged against, and how it traded
+    console.print(read_json(folder / "backtest.json")["description"])
+    if report:
+        console.print(f"report: {build_report(folder)}")
+    console.print(f"run folder: {folder}")

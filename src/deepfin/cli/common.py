@@ -1,0 +1,150 @@
+"""What the `deepfin` commands share: the console, common options, config building, tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from deepfin.config import RunConfig, load_config
+from deepfin.errors import ConfigError, DataError, NotFittedError
+from deepfin.tasks.forecasting.evaluation import table_caption
+
+# soft wrap: a message or a path is never broken across lines, whatever the terminal's width
+console = Console(soft_wrap=True)
+if not console.is_terminal:
+    # piped into a log or a file: tables keep their columns instead of folding to 80
+    console = Console(width=160, soft_wrap=True)
+
+
+class ConsoleHandler(logging.Handler):
+    """Log records as one line each on the CLI's console: never wrapped, markup escaped."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelname.lower()
+        style = {"warning": "yellow", "error": "red", "critical": "red"}.get(level, "dim")
+        console.print(f"[{style}]{level}:[/{style}] {escape(self.format(record))}")
+
+
+USER_ERRORS = (DataError, ConfigError, NotFittedError, FileNotFoundError, ValueError)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML run config.")]
+DataOption = Annotated[
+    str | None, typer.Option("--data", help="Built-in data set name or CSV/Parquet path.")
+]
+ColumnOption = Annotated[
+    list[str] | None, typer.Option("--column", help="Column role=name, e.g. close='Adj Close'.")
+]
+TickersOption = Annotated[str | None, typer.Option(help="Comma-separated tickers to keep.")]
+MaxTickersOption = Annotated[int | None, typer.Option(help="Keep the first N tickers.")]
+LayoutOption = Annotated[
+    str | None,
+    typer.Option(help="long, wide (a date column and one column of closes per ticker) or auto."),
+]
+FeaturesOption = Annotated[str | None, typer.Option(help="Comma-separated features.")]
+ProgressOption = Annotated[bool | None, typer.Option("--progress/--no-progress")]
+IntOption = Annotated[int | None, typer.Option()]  # a config value, overridden when given
+ReportOption = Annotated[
+    bool, typer.Option("--report/--no-report", help="Write report.html into the run folder.")
+]
+ParamOption = Annotated[
+    list[str] | None, typer.Option("--param", help="Model hyperparameter key=value.")
+]
+
+
+def pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    pairs = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{what} '{item}' needs the form key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def data_flags(
+    data: str | None,
+    column: list[str] | None,
+    tickers: str | None,
+    max_tickers: int | None,
+    layout: str | None = None,
+) -> dict[str, Any]:
+    """The [data] overrides every command that reads prices shares."""
+    return {
+        "data.source": data,
+        "data.columns": pairs(column, "--column") or None,
+        "data.tickers": tickers.split(",") if tickers else None,
+        "data.max_tickers": max_tickers,
+        "data.layout": layout,
+    }
+
+
+def parse_value(text: str) -> Any:
+    """Model hyperparameters from the command line: int, float, bool or string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def build_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    return load_config(config, overrides)
+
+
+def fail(error: Exception) -> None:
+    # escaped: a path or a config key in square brackets is text, not markup
+    console.print(f"[red]error:[/red] {escape(str(error))}")
+    raise typer.Exit(code=2)
+
+
+HEADINGS = {
+    "return_rmse": "return RMSE",
+    "return_mae": "return MAE",
+    "r2_oos": "R2 vs naive",
+    "directional_accuracy": "hit rate",
+    "dm_p_value": "DM p",
+    "ic_mean": "IC",
+    "icir": "ICIR",
+    "rank_ic_mean": "Rank IC",
+    "rank_ic_t_stat": "Rank IC t",
+    "rank_icir": "Rank ICIR",
+    "price_rmse": "price RMSE",
+    "price_mape": "price MAPE %",
+}
+
+
+def metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
+    """Models, baselines and references in rows; return metrics first, prices last."""
+    columns = ["return_rmse", "return_mae", "r2_oos", "directional_accuracy", "dm_p_value"]
+    panel = any("ic_mean" in row for row in metrics.values())
+    if panel:
+        columns += ["ic_mean", "rank_ic_mean", "rank_ic_t_stat"]
+    columns += ["price_rmse", "price_mape"]
+    table = Table(title=title, caption=table_caption(panel))
+    table.add_column("model")
+    for column in columns:
+        table.add_column(HEADINGS[column], justify="right")
+    for name, row in metrics.items():
+        table.add_row(name, *[format_value(row.get(column)) for column in columns])
+    return table
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 0.1:
+            return f"{value:#.4g}"  # return errors and ICs: four significant digits, not zeros
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
+    return str(value)

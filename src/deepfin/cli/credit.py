@@ -1,0 +1,200 @@
+"""`deepfin credit train|score`: loan-default scoring from the command line, thin over tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from deepfin.cli.common import USER_ERRORS, console, fail, pairs, parse_value
+from deepfin.errors import DataError
+from deepfin.metrics.classification import bin_shares, population_stability_index
+from deepfin.models import TABULAR_MODELS
+from deepfin.tasks.credit.estimator import CreditScorer
+from deepfin.tasks.credit.files import run_credit
+from deepfin.tasks.forecasting.pipeline import new_run_dir
+from deepfin.training import TrainingConfig
+from deepfin.training.privacy import PrivacyConfig
+
+credit_app = typer.Typer(help="Credit risk: loan-default scoring.", no_args_is_help=True)
+Names = Annotated[list[str] | None, typer.Option(help="Repeat, or separate with commas.")]
+SHOWN = (
+    ("auc", "AUC"),
+    ("gini", "Gini"),
+    ("ks", "KS"),
+    ("ks_score", "KS at score"),
+    ("brier", "Brier"),
+    ("log_loss", "log loss"),
+)
+
+
+def _names(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(
+        name.strip() for value in values or [] for name in value.split(",") if name.strip()
+    )
+
+
+@credit_app.command()
+def train(
+    data: Annotated[str, typer.Option("--data", help="CSV or Parquet loan table.")],
+    target: Annotated[str, typer.Option("--target", help="Column that says default.")],
+    model: Annotated[str, typer.Option(help=f"One of {', '.join(TABULAR_MODELS)}.")] = (
+        "ft_transformer"
+    ),
+    default_value: Annotated[
+        str | None, typer.Option(help="Target value meaning default (needed unless 0/1).")
+    ] = None,
+    date_col: Annotated[str | None, typer.Option(help="Split out of time by this date.")] = None,
+    numeric: Names = None,
+    categorical: Names = None,
+    drop_column: Names = None,
+    allow_column: Names = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option(help="Not a feature; used for the fairness table.")
+    ] = None,
+    baselines: Annotated[str, typer.Option(help="Comma-separated; '' for none.")] = (
+        "logistic,lightgbm"
+    ),
+    param: Annotated[list[str] | None, typer.Option(help="Model hyperparameter key=value.")] = None,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    folds: Annotated[int, typer.Option(help="k-fold cross-validation on the training rows.")] = 0,
+    cutoff: Annotated[float | None, typer.Option(help="Approve below this probability.")] = None,
+    epochs: int = 30,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 1e-5,
+    patience: int = 5,
+    seed: int = 0,
+    device: str = "auto",
+    dp: Annotated[bool, typer.Option("--dp/--no-dp", help="Train with DP-SGD.")] = False,
+    dp_epsilon: float = 3.0,
+    dp_delta: float = 1e-5,
+    dp_max_grad_norm: float = 5.0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Default runs/<time>-credit-<model>.")
+    ] = None,
+) -> None:
+    """Train a credit model beside logistic and LightGBM baselines; save a run and report."""
+    from deepfin.report.credit import write_credit_report
+
+    try:
+        scorer = CreditScorer(
+            model=model,
+            target=target,
+            default_value=default_value,
+            numeric=_names(numeric),
+            categorical=_names(categorical),
+            drop=_names(drop_column),
+            allow_columns=_names(allow_column),
+            sensitive=_names(sensitive),
+            date_col=date_col,
+            baselines=_names([baselines]),
+            model_params={k: parse_value(v) for k, v in pairs(param, "--param").items()},
+            training=TrainingConfig(
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                optimizer="adamw",
+                weight_decay=weight_decay,
+                patience=patience,
+                seed=seed,
+                device=device,
+                progress=progress,
+            ),
+            privacy=PrivacyConfig(dp_epsilon, dp_delta, dp_max_grad_norm) if dp else None,
+        )
+        folder = run_dir or new_run_dir("runs", f"credit-{model}{'-dp' if dp else ''}")
+        console.print(f"[bold]deepfin credit[/bold] {model} on {data}")
+        run_credit(
+            scorer,
+            data,
+            run_dir=folder,
+            test_fraction=test_fraction,
+            val_fraction=val_fraction,
+            seed=seed,
+            folds=folds,
+            cutoff=cutoff,
+        )
+        report = write_credit_report(scorer, folder / "report.html")
+    except USER_ERRORS as error:
+        fail(error)
+        return
+    assert scorer.metrics_ is not None
+    metrics = scorer.metrics_
+    table = Table(title=f"test set ({metrics['models'][model]['n']} rows)")
+    table.add_column("model")
+    for _, heading in SHOWN:
+        table.add_column(heading, justify="right")
+    for name, row in metrics["models"].items():
+        table.add_row(
+            name,
+            *[f"{row[key]:.4f}" if key != "ks_score" else f"{row[key]:.0f}" for key, _ in SHOWN],
+        )
+    console.print(table)
+    best = max(metrics["models"], key=lambda name: metrics["models"][name]["auc"])
+    console.print(f"highest AUC: {best}; PSI train vs test {metrics['psi']:.4f}")
+    if scorer.privacy_:
+        console.print(
+            f"DP-SGD privacy budget: epsilon {scorer.privacy_['epsilon']:.3f}, "
+            f"delta {scorer.privacy_['delta']:g}"
+        )
+    console.print(f"run folder: {folder}  report: {report}")
+
+
+@credit_app.command()
+def score(
+    run: Annotated[Path, typer.Option("--run", help="A run folder written by credit train.")],
+    data: Annotated[str, typer.Option("--data", help="CSV or Parquet of applicants.")],
+    output: Annotated[Path | None, typer.Option(help=".csv or .parquet.")] = None,
+    top_k: Annotated[int, typer.Option(help="Reason codes each way.")] = 3,
+    reasons: Annotated[bool, typer.Option("--reasons/--no-reasons")] = True,
+    unknown_categories: Annotated[
+        str | None, typer.Option(help="error or other (treat as a rare category).")
+    ] = None,
+    keep_column: Annotated[
+        list[str] | None, typer.Option(help="Input columns to copy to the output, e.g. an id.")
+    ] = None,
+) -> None:
+    """Score applicants with a saved run: probability, score, band and reason codes."""
+    import dataclasses
+
+    from deepfin.data.tabular.encoding import read_loans
+
+    try:
+        scorer = CreditScorer.load(run)
+        if unknown_categories is not None:
+            scorer.config = dataclasses.replace(
+                scorer.config, unknown_categories=unknown_categories
+            )
+        frame = read_loans(data)
+        kept = _names(keep_column)
+        absent = [c for c in kept if c not in frame.columns]
+        if absent:
+            raise DataError(f"--keep-column {absent} not in the data; it has {frame.columns}")
+        scores = scorer.score(frame, top_k=top_k, reasons=reasons)
+    except USER_ERRORS as error:
+        fail(error)
+        return
+    scores = frame.select(kept).hstack(scores) if kept else scores
+    probability = scores["default_probability"].to_numpy()
+    shares = bin_shares(probability, scorer.score_edges_)
+    psi = population_stability_index(scorer.train_score_shares_, shares)
+    destination = output or Path(data).with_name(Path(data).stem + "_scores.csv")
+    if destination.suffix == ".parquet":
+        scores.write_parquet(destination)
+    else:
+        scores.write_csv(destination)
+    console.print(scores.head(5))
+    console.print(
+        f"{scores.height} applicant(s) scored, mean default probability "
+        f"{np.mean(probability):.4f}; PSI vs training {psi:.4f}; written to {destination}"
+    )
+
+
+if __name__ == "__main__":
+    credit_app()

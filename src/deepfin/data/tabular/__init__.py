@@ -1,0 +1,1 @@
+"""Loan tables: reading, encoding, splits and identifier detection."""

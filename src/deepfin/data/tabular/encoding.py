@@ -1,0 +1,290 @@
+"""Loan tables: read, map the target, infer column kinds, encode with statistics of train only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from deepfin.errors import DataError
+
+log = logging.getLogger(__name__)
+
+LoanSource = str | Path | pl.DataFrame | Any  # Any: a pandas DataFrame
+OTHER, MISSING = "(other)", "(missing)"
+UNKNOWN_POLICIES = ("error", "other")
+# a string column is meant as numbers when this share of its values parse as numbers
+NUMERIC_LOOKING = 0.95
+
+
+def read_loans(source: LoanSource) -> pl.DataFrame:
+    """A loan table from a CSV or Parquet path, a polars or a pandas DataFrame."""
+    if isinstance(source, pl.DataFrame):
+        frame = source
+    elif isinstance(source, str | Path):
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"no file at {path}; pass the path of a CSV or Parquet loan table")
+        try:
+            if path.suffix.lower() in (".parquet", ".pq"):
+                frame = pl.read_parquet(path)
+            else:
+                frame = pl.read_csv(path, infer_schema_length=10_000)
+        except (pl.exceptions.NoDataError, pl.exceptions.ComputeError) as error:
+            raise DataError(f"could not read {path} as a loan table: {error}") from error
+    elif type(source).__module__.startswith("pandas"):
+        frame = pl.from_pandas(source)
+    else:
+        raise DataError(
+            f"cannot read loans from a {type(source).__name__}; pass a CSV or Parquet path, "
+            "a polars DataFrame or a pandas DataFrame"
+        )
+    if frame.height == 0:
+        raise DataError("the loan table is empty (no rows); check the file or the filter")
+    return frame
+
+
+def category_text(column: pl.Series) -> pl.Series:
+    """Values as strings; whole floats print as integers so 2.0 and 2 are one category."""
+    if column.dtype.is_float():
+        finite = column.drop_nulls().drop_nans()
+        if finite.len() and (finite == finite.round(0)).all():
+            column = column.fill_nan(None).cast(pl.Int64)
+    return column.cast(pl.String)
+
+
+def binary_target(
+    frame: pl.DataFrame, target: str, *, default_value: str | None = None
+) -> np.ndarray:
+    """The target as 0/1 (1 = default); `default_value` names the value that means default."""
+    if target not in frame.columns:
+        raise DataError(
+            f"target column {target!r} is not in the data; its columns are {frame.columns}"
+        )
+    column = frame[target]
+    if column.null_count():
+        raise DataError(
+            f"target {target!r} is missing in {column.null_count()} row(s); drop those rows "
+            "(outcome not yet known) or fill them"
+        )
+    text = category_text(column)
+    values = sorted(text.unique().to_list())
+    if len(values) > 2:
+        raise DataError(
+            f"target {target!r} is not binary: it has {len(values)} values such as {values[:5]}"
+        )
+    if default_value is not None:
+        if str(default_value) not in values:
+            raise DataError(
+                f"default_value {default_value!r} does not occur in target {target!r}, "
+                f"whose values are {values}"
+            )
+        labels = (text == str(default_value)).to_numpy()
+    elif set(values) <= {"0", "1"} or set(values) <= {"false", "true"}:
+        labels = text.is_in(["1", "true"]).to_numpy()
+    else:
+        raise DataError(
+            f"target {target!r} has values {values}; say which one means default with "
+            "default_value= (CLI: --default-value), e.g. default_value='bad'"
+        )
+    if len(values) < 2 or labels.all() or not labels.any():
+        raise DataError(
+            f"target {target!r} has a single class ({values[0]!r} in all {len(labels)} rows); "
+            "a default model needs both defaulted and repaid loans"
+        )
+    return labels.astype(np.int64)
+
+
+def numeric_values(frame: pl.DataFrame, column: str) -> np.ndarray:
+    """A column as float64 (missing as NaN); strings must parse as numbers."""
+    series = frame[column]
+    if series.dtype == pl.Boolean:
+        series = series.cast(pl.Int8)
+    if not series.dtype.is_numeric():
+        parsed = series.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+        bad = series.filter(parsed.is_null() & series.is_not_null())
+        if bad.len():
+            raise DataError(
+                f"column {column!r} must be numeric but {bad.len()} value(s) such as "
+                f"{bad[0]!r} are not numbers; fix them or declare it categorical"
+            )
+        series = parsed
+    return series.cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+
+
+def infer_columns(
+    frame: pl.DataFrame,
+    *,
+    exclude: Sequence[str],
+    numeric: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Feature columns split into numeric and categorical; named lists override the guess."""
+    named = [*(numeric or []), *(categorical or [])]
+    unknown = sorted(set(named) - set(frame.columns))
+    if unknown:
+        raise DataError(f"column(s) {unknown} named as features are not in the data")
+    numeric_out, categorical_out = list(numeric or []), list(categorical or [])
+    for column in frame.columns:
+        if column in exclude or column in named:
+            continue
+        series = frame[column]
+        if series.dtype.is_numeric() or series.dtype == pl.Boolean:
+            numeric_out.append(column)
+        elif series.dtype in (pl.String, pl.Categorical) or isinstance(series.dtype, pl.Enum):
+            present = series.drop_nulls().cast(pl.String).str.strip_chars()
+            parsed = present.cast(pl.Float64, strict=False)
+            share = float(parsed.is_not_null().sum()) / max(present.len(), 1)
+            if present.len() and share == 1.0:
+                numeric_out.append(column)
+            elif share >= NUMERIC_LOOKING:
+                bad = present.filter(parsed.is_null())
+                raise DataError(
+                    f"column {column!r} looks numeric but {bad.len()} value(s) such as "
+                    f"{bad[0]!r} are not numbers; fix them, or declare the column categorical"
+                )
+            else:
+                categorical_out.append(column)
+        else:
+            log.info(
+                "skipping column %r of type %s: neither numeric nor text", column, series.dtype
+            )
+    if not numeric_out and not categorical_out:
+        raise DataError("no feature columns are left; the table has only target and excluded ones")
+    return numeric_out, categorical_out
+
+
+class TabularEncoder:
+    """Median imputation plus missing flags, standardisation and one-hot categories."""
+
+    def __init__(self, *, min_category_count: int = 10, clip: float = 5.0) -> None:
+        self.min_category_count = min_category_count
+        self.clip = clip  # standardised values are clipped so one outlier cannot dominate
+
+    def fit(
+        self, frame: pl.DataFrame, *, numeric: Sequence[str], categorical: Sequence[str]
+    ) -> TabularEncoder:
+        """Learn medians, means, scales and category levels from the training rows."""
+        self.numeric_: dict[str, dict[str, Any]] = {}
+        for column in numeric:
+            values = numeric_values(frame, column)
+            present = values[np.isfinite(values)]
+            if present.size == 0:
+                raise DataError(f"numeric column {column!r} is empty in the training rows; drop it")
+            median = float(np.median(present))
+            filled = np.where(np.isfinite(values), values, median)
+            scale = float(filled.std())
+            self.numeric_[column] = {
+                "median": median,
+                "mean": float(filled.mean()),
+                "scale": scale if scale > 0 else 1.0,
+                "missing_flag": bool(present.size < values.size),
+            }
+        self.categorical_: dict[str, list[str]] = {}
+        for column in categorical:
+            text = category_text(frame[column])
+            counts = text.drop_nulls().value_counts()
+            keep = counts.filter(pl.col("count") >= self.min_category_count)[column]
+            # rare levels are pooled: they overfit, and a level held by a handful of rows
+            # can single a person out in the saved encoder
+            levels = sorted(keep.to_list())
+            if keep.len() < counts.height:
+                levels.append(OTHER)
+            if text.null_count():
+                levels.append(MISSING)
+            self.categorical_[column] = levels
+        return self
+
+    @property
+    def feature_names_(self) -> list[str]:
+        """Names of the encoded columns, in order."""
+        names = []
+        for column, stats in self.numeric_.items():
+            names += [column, f"{column} {MISSING}"] if stats["missing_flag"] else [column]
+        for column, levels in self.categorical_.items():
+            names += [
+                f"{column} {level}" if level in (OTHER, MISSING) else f"{column}={level}"
+                for level in levels
+            ]
+        return names
+
+    @property
+    def feature_sources_(self) -> list[str]:
+        """For each encoded column, the input column it came from."""
+        sources = []
+        for column, stats in self.numeric_.items():
+            sources += [column] * (2 if stats["missing_flag"] else 1)
+        for column, levels in self.categorical_.items():
+            sources += [column] * len(levels)
+        return sources
+
+    @property
+    def columns_(self) -> list[str]:
+        """The input columns the encoder needs."""
+        return [*self.numeric_, *self.categorical_]
+
+    def transform(self, frame: pl.DataFrame, *, unknown: str = "error") -> np.ndarray:
+        """Encode rows into a float32 (N, F) matrix; `unknown` says what unseen categories do."""
+        if unknown not in UNKNOWN_POLICIES:
+            raise ValueError(f"unknown={unknown!r}; choose one of {list(UNKNOWN_POLICIES)}")
+        absent = [column for column in self.columns_ if column not in frame.columns]
+        if absent:
+            raise DataError(f"column(s) {absent} used in training are missing from the data")
+        blocks: list[np.ndarray] = []
+        for column, stats in self.numeric_.items():
+            values = numeric_values(frame, column)
+            missing = ~np.isfinite(values)
+            filled = np.where(missing, stats["median"], values)
+            scaled = np.clip((filled - stats["mean"]) / stats["scale"], -self.clip, self.clip)
+            blocks.append(scaled[:, None])
+            if stats["missing_flag"]:
+                blocks.append(missing[:, None].astype(np.float64))
+        for column, levels in self.categorical_.items():
+            blocks.append(self._one_hot(frame, column, levels, unknown))
+        if not blocks:
+            return np.zeros((frame.height, 0), dtype=np.float32)
+        return np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
+
+    def _one_hot(self, frame: pl.DataFrame, column: str, levels: list[str], unknown: str) -> Any:
+        text = category_text(frame[column]).to_numpy().astype(object)
+        index = {level: position for position, level in enumerate(levels)}
+        is_missing = np.array([value is None for value in text])
+        known = np.array([value in index for value in text]) & ~is_missing
+        unseen = ~known & ~is_missing
+        # with a rare level, an unlisted value may be one pooled in training: it is "(other)"
+        if unseen.any() and unknown == "error" and OTHER not in index:
+            examples = sorted({str(value) for value in text[unseen]})
+            raise DataError(
+                f"column {column!r} has {int(unseen.sum())} value(s) never seen in training, such "
+                f"as {examples[:5]}; fix them, retrain, or score with unknown='other' "
+                "(CLI: --unknown-categories other) to treat them as a rare category"
+            )
+        codes = np.full(len(text), -1)
+        codes[known] = [index[value] for value in text[known]]
+        codes[unseen] = index.get(OTHER, -1)  # no rare level in training: all zeros
+        codes[is_missing] = index.get(MISSING, -1)
+        out = np.zeros((len(text), len(levels)))
+        rows = np.flatnonzero(codes >= 0)
+        out[rows, codes[rows]] = 1.0
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for preprocess.json."""
+        return {
+            "min_category_count": self.min_category_count,
+            "clip": self.clip,
+            "numeric": self.numeric_,
+            "categorical": self.categorical_,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> TabularEncoder:
+        """Rebuild a fitted encoder from `to_dict` output."""
+        encoder = cls(min_category_count=payload["min_category_count"], clip=payload["clip"])
+        encoder.numeric_ = dict(payload["numeric"])
+        encoder.categorical_ = {k: list(v) for k, v in payload["categorical"].items()}
+        return encoder

@@ -1,0 +1,1 @@
+"""Explanations: attributions of model outputs to their inputs."""

@@ -1,0 +1,1 @@
+"""Forecasting models: windows (B, T, F) in, forecasts (B, O) out."""

@@ -1,0 +1,1 @@
+"""Fused CPU kernels for the recurrent layers (C++ under csrc/)."""

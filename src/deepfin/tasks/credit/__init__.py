@@ -1,0 +1,1 @@
+"""Credit risk: the loan-default scorer, its evaluation and its run files."""

@@ -1,0 +1,343 @@
+"""CreditScorer: default probability from a deep tabular model, beside logistic and boosting."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from deepfin.data.tabular.encoding import (
+    UNKNOWN_POLICIES,
+    LoanSource,
+    TabularEncoder,
+    binary_target,
+    infer_columns,
+    read_loans,
+)
+from deepfin.data.tabular.identifiers import find_identifiers
+from deepfin.data.windows import WindowDataset
+from deepfin.errors import DataError
+from deepfin.explain.attribution import group_columns, integrated_gradients, reason_codes
+from deepfin.metrics.classification import (
+    bin_shares,
+    ks_statistic,
+    score_bin_edges,
+    scorecard_points,
+)
+from deepfin.models import TABULAR_MODELS, build_tabular_model
+from deepfin.models.tabular.boosting import LightGBMScorer
+from deepfin.models.tabular.logistic import LogisticScorer
+from deepfin.tasks.base import Estimator
+from deepfin.training import History, TrainingConfig, fit_model
+from deepfin.training.privacy import PrivacyConfig, make_private
+
+log = logging.getLogger(__name__)
+
+BANDS = ("A", "B", "C", "D", "E")  # A: the safest fifth of training applicants
+Scorer = nn.Module | LightGBMScorer
+
+
+@dataclass(frozen=True)
+class CreditConfig:
+    """What to predict, from which columns, with which model; what stays out of the model."""
+
+    model: str = "ft_transformer"
+    target: str = "default"
+    default_value: str | None = None  # the target value meaning default, when not 0/1
+    numeric: tuple[str, ...] = ()  # named here: forced numeric; the rest is inferred
+    categorical: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    allow_columns: tuple[str, ...] = ()  # identifier-looking columns accepted as features
+    sensitive: tuple[str, ...] = ()  # never features; used for the fairness table only
+    date_col: str | None = None  # for out-of-time splits; never a feature
+    baselines: tuple[str, ...] = ("logistic", "lightgbm")
+    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    min_category_count: int = 10
+    unknown_categories: str = "error"
+    integrated_gradient_steps: int = 32
+
+    def __post_init__(self) -> None:
+        for name in (self.model, *self.baselines):
+            if name not in TABULAR_MODELS:
+                raise ValueError(f"unknown model {name!r}; choose one of {list(TABULAR_MODELS)}")
+        if self.unknown_categories not in UNKNOWN_POLICIES:
+            raise ValueError(
+                f"unknown_categories={self.unknown_categories!r}; choose one of "
+                f"{list(UNKNOWN_POLICIES)}"
+            )
+        for name in ("numeric", "categorical", "drop", "allow_columns", "sensitive", "baselines"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+class CreditScorer(Estimator):
+    """Scores applicants: default probability, scorecard points, band and reason codes."""
+
+    def __init__(
+        self,
+        *,
+        model: str = "ft_transformer",
+        target: str = "default",
+        default_value: str | None = None,
+        numeric: tuple[str, ...] = (),
+        categorical: tuple[str, ...] = (),
+        drop: tuple[str, ...] = (),
+        allow_columns: tuple[str, ...] = (),
+        sensitive: tuple[str, ...] = (),
+        date_col: str | None = None,
+        baselines: tuple[str, ...] = ("logistic", "lightgbm"),
+        model_params: dict[str, Any] | None = None,
+        min_category_count: int = 10,
+        unknown_categories: str = "error",
+        integrated_gradient_steps: int = 32,
+        training: TrainingConfig | None = None,
+        privacy: PrivacyConfig | None = None,
+    ) -> None:
+        self.config = CreditConfig(
+            model=model,
+            target=target,
+            default_value=default_value,
+            numeric=numeric,
+            categorical=categorical,
+            drop=drop,
+            allow_columns=allow_columns,
+            sensitive=sensitive,
+            date_col=date_col,
+            baselines=baselines,
+            model_params=dict(model_params or {}),
+            min_category_count=min_category_count,
+            unknown_categories=unknown_categories,
+            integrated_gradient_steps=integrated_gradient_steps,
+        )
+        self.training = training or TrainingConfig(epochs=30, batch_size=256, patience=5)
+        self.privacy = privacy
+        self.model_: Scorer | None = None
+        self.baselines_: dict[str, Scorer] = {}
+        self.history_ = History()
+        self.metrics_: dict[str, Any] | None = None
+        self.predictions_: pl.DataFrame | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, JSON-serialisable."""
+        return {
+            **dataclasses.asdict(self.config),
+            "training": dataclasses.asdict(self.training),
+            "privacy": dataclasses.asdict(self.privacy) if self.privacy else None,
+        }
+
+    # ----------------------------------------------------------------------------- fit
+    def fit(self, train: LoanSource, val: LoanSource | None = None) -> CreditScorer:
+        """Learn encoders on `train` only, then the model and baselines; `val` stops training."""
+        cfg = self.config
+        frame = read_loans(train)
+        labels = binary_target(frame, cfg.target, default_value=cfg.default_value)
+        self._select_columns(frame)
+        self.encoder_ = TabularEncoder(min_category_count=cfg.min_category_count).fit(
+            frame, numeric=self.numeric_, categorical=self.categorical_
+        )
+        x = self.encoder_.transform(frame)
+        self.reference_ = x.mean(axis=0)  # the average applicant: where reason codes start
+        x_val = y_val = None
+        if val is not None:
+            val_frame = read_loans(val)
+            y_val = binary_target(val_frame, cfg.target, default_value=cfg.default_value)
+            x_val = self.encoder_.transform(val_frame, unknown="other")
+        else:
+            log.warning("no validation rows: nets train every epoch and boosting every tree")
+        self.privacy_: dict[str, Any] | None = None
+        self.model_ = self._fit_one(cfg.model, x, labels, x_val, y_val, primary=True)
+        self.baselines_ = {
+            name: self._fit_one(name, x, labels, x_val, y_val, primary=False)
+            for name in cfg.baselines
+            if name != cfg.model
+        }
+        train_probability = self._probability(self.model_, x)
+        self.score_edges_ = score_bin_edges(train_probability)  # for PSI at any later date
+        self.train_score_shares_ = bin_shares(train_probability, self.score_edges_)
+        self.band_edges_ = np.quantile(train_probability, np.linspace(0, 1, len(BANDS) + 1)[1:-1])
+        # the approval cut-off (KS-optimal) is chosen before the test set is seen: on the
+        # validation rows, or on the training rows when there are none
+        if x_val is not None and y_val is not None:
+            self.cutoff_: float | None = ks_statistic(y_val, self._probability(self.model_, x_val))[
+                1
+            ]
+        else:
+            self.cutoff_ = ks_statistic(labels, train_probability)[1]
+        return self
+
+    def _select_columns(self, frame: pl.DataFrame) -> None:
+        """Features = all columns but target, date, dropped, sensitive and identifier-like ones."""
+        cfg = self.config
+        named = [*cfg.drop, *cfg.allow_columns, *cfg.sensitive, *filter(None, [cfg.date_col])]
+        absent = sorted(set(named) - set(frame.columns))
+        if absent:
+            raise DataError(f"column(s) {absent} named in the options are not in the data")
+        exclude = {cfg.target, *cfg.drop, *cfg.sensitive} | (
+            {cfg.date_col} if cfg.date_col else set()
+        )
+        self.excluded_identifiers_ = find_identifiers(frame, skip={*exclude, *cfg.allow_columns})
+        if self.excluded_identifiers_:
+            log.warning(
+                "refused as features, they look like personal identifiers: %s; "
+                "allow one with allow_columns (CLI: --allow-column NAME)",
+                "; ".join(f"{c} ({why})" for c, why in self.excluded_identifiers_.items()),
+            )
+        refused = exclude | set(self.excluded_identifiers_)
+        self.numeric_, self.categorical_ = infer_columns(
+            frame,
+            exclude=sorted(refused),
+            numeric=[c for c in cfg.numeric if c not in refused],
+            categorical=[c for c in cfg.categorical if c not in refused],
+        )
+
+    def _fit_one(
+        self,
+        name: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        x_val: np.ndarray | None,
+        y_val: np.ndarray | None,
+        *,
+        primary: bool,
+    ) -> Scorer:
+        params = self.config.model_params if primary else {}
+        torch.manual_seed(self.training.seed)  # initial weights are reproducible too
+        model = build_tabular_model(name, n_features=x.shape[1], params=params)
+        if isinstance(model, LightGBMScorer):
+            if primary and self.privacy is not None:
+                raise ValueError("DP training needs a neural model; lightgbm is not supported")
+            return model.fit(x, y, x_val=x_val, y_val=y_val, seed=self.training.seed)
+        if isinstance(model, LogisticScorer) and not (primary and self.privacy is not None):
+            model.fit_newton(torch.from_numpy(x), torch.from_numpy(y))
+            return model.eval()
+        # fit_model feeds (B, 1, F) windows of lookback 1; Flatten makes them rows (B, F)
+        trainable: nn.Module = nn.Sequential(nn.Flatten(1), model)
+        training, optimizer, private = self.training, None, None
+        if primary and self.privacy is not None:
+            if self.training.l1 or self.training.l2:
+                raise ValueError(
+                    "l1 and l2 penalties bypass DP-SGD's per-sample clipping; use weight_decay"
+                )
+            private = make_private(
+                trainable, privacy=self.privacy, training=self.training, rows=len(x)
+            )
+            trainable, optimizer = private.model, private.optimizer
+            # per-sample clipping replaces the global clip
+            training = dataclasses.replace(self.training, grad_clip=0.0)
+        with warnings.catch_warnings():
+            # Opacus' hooks warn on every model whose inputs need no gradient, as ours never do
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            history = fit_model(
+                trainable,
+                _rows(x, y),
+                _rows(x_val, y_val) if x_val is not None and y_val is not None else None,
+                loss_fn=nn.functional.binary_cross_entropy_with_logits,
+                config=training,
+                optimizer=optimizer,
+                poisson_sampling=private is not None,
+            )
+        if primary:
+            self.history_ = history
+        if private is not None:
+            private.release()  # the per-sample gradient hooks would break attributions later
+            self.privacy_ = private.spent(epochs=len(history.epochs))
+        return model.cpu().eval()
+
+    # ------------------------------------------------------------------------- predict
+    def _probability(self, model: Scorer, x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-self._log_odds(model, x)))
+
+    def _log_odds(self, model: Scorer, x: np.ndarray) -> np.ndarray:
+        if isinstance(model, LightGBMScorer):
+            return model.log_odds(x)
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).double().numpy()[:, 0]
+
+    def encode(self, data: LoanSource) -> np.ndarray:
+        """Encoded applicants (N, F) as the model sees them."""
+        self.check_is_fitted()
+        frame = read_loans(data)
+        return self.encoder_.transform(frame, unknown=self.config.unknown_categories)
+
+    def predict_proba(self, data: LoanSource) -> np.ndarray:
+        """Default probability per row."""
+        self.check_is_fitted()
+        assert self.model_ is not None
+        return self._probability(self.model_, self.encode(data))
+
+    def explain(self, data: LoanSource) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Attributions (N, C) per input column, their names, and the reference log-odds (N,)."""
+        self.check_is_fitted()
+        x = self.encode(data)
+        encoded, reference_log_odds = self._attributions(x)
+        grouped, names = group_columns(encoded, self.encoder_.feature_sources_)
+        return grouped, names, reference_log_odds
+
+    def _attributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        model = self.model_
+        if isinstance(model, LightGBMScorer):
+            return model.contributions(x)
+        assert model is not None
+        reference = torch.from_numpy(self.reference_.astype(np.float32))
+        attributions = integrated_gradients(
+            model, torch.from_numpy(x), reference, steps=self.config.integrated_gradient_steps
+        )
+        reference_log_odds = self._log_odds(model, self.reference_[None].astype(np.float32))
+        return attributions, np.full(len(x), reference_log_odds[0])
+
+    def score(self, data: LoanSource, *, top_k: int = 3, reasons: bool = True) -> pl.DataFrame:
+        """Per row: default probability, scorecard points, band and (optionally) reason codes."""
+        self.check_is_fitted()
+        assert self.model_ is not None
+        x = self.encode(data)
+        probability = self._probability(self.model_, x)
+        out = pl.DataFrame(
+            {
+                "default_probability": probability,
+                "score": scorecard_points(probability),
+                "band": self.bands(probability),
+            }
+        )
+        if not reasons:
+            return out
+        encoded, _ = self._attributions(x)
+        grouped, names = group_columns(encoded, self.encoder_.feature_sources_)
+        return pl.concat([out, reason_codes(grouped, names, top_k=top_k)], how="horizontal")
+
+    def bands(self, probability: np.ndarray) -> list[str]:
+        """Risk band per probability, A (safest fifth of training applicants) to E."""
+        return [BANDS[i] for i in np.searchsorted(self.band_edges_, probability, side="right")]
+
+    # -------------------------------------------------------------------- evaluate, io
+    def evaluate(self, test: LoanSource, *, cutoff: float | None = None) -> dict[str, Any]:
+        """Metrics of the model and the baselines on `test`, with the tables the report shows."""
+        from deepfin.tasks.credit.evaluation import evaluate_scorer
+
+        return evaluate_scorer(self, read_loans(test), cutoff=cutoff)
+
+    def save(self, run_dir: Path | str) -> Path:
+        """Write config, weights, preprocessing, history and (if evaluated) metrics."""
+        from deepfin.tasks.credit.files import save_scorer
+
+        return save_scorer(self, Path(run_dir))
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> CreditScorer:
+        """Rebuild a fitted CreditScorer from a run folder; executes no code from it."""
+        from deepfin.tasks.credit.files import load_scorer
+
+        return load_scorer(Path(run_dir))
+
+
+def _rows(x: np.ndarray, y: np.ndarray) -> WindowDataset:
+    """Rows as windows of lookback 1, so the one training loop serves tabular data too."""
+    features = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    targets = torch.from_numpy(y.astype(np.float32)[:, None])  # (N, 1)
+    return WindowDataset(features, targets, torch.arange(len(x)), lookback=1)

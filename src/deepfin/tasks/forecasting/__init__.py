@@ -1,0 +1,1 @@
+"""Forecasting prices and returns: the estimator, its evaluation, run files and pipelines."""

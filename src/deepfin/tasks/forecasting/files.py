@@ -1,0 +1,105 @@
+"""The run folder of a Forecaster: plain JSON, CSV, Parquet and safetensors; nothing pickled."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+from torch import nn
+
+from deepfin.config import ForecastConfig
+from deepfin.data.scaling import Scaler
+from deepfin.models import DATA_SIZES, build_model, model_config
+from deepfin.models.forecasting.baselines import LinearForecaster
+from deepfin.runs.files import (
+    CONFIG,
+    HISTORY,
+    METRICS,
+    PREDICTIONS,
+    PREPROCESS,
+    TRAINING,
+    WEIGHTS,
+    read_json,
+    read_tensors,
+    run_header,
+    write_json,
+    write_tensors,
+)
+from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.training import History, TrainingConfig
+
+
+def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
+    """Write the run folder; returns it."""
+    forecaster.check_is_fitted()
+    assert forecaster.model_ is not None and forecaster.linear_ is not None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(
+        run_dir / CONFIG,
+        {
+            **run_header("forecast"),
+            **forecaster.get_params(),
+            "model_config": model_config(forecaster.model_),
+            "linear_config": model_config(forecaster.linear_),
+        },
+    )
+    tensors = {f"model.{k}": v for k, v in forecaster.model_.state_dict().items()}
+    tensors |= {f"linear.{k}": v for k, v in forecaster.linear_.state_dict().items()}
+    write_tensors(run_dir / WEIGHTS, tensors)
+    write_json(
+        run_dir / PREPROCESS,
+        {
+            "features": list(forecaster.config.features),
+            "target": forecaster.config.target,
+            "feature_scaler": forecaster.feature_scaler_.to_dict(),
+            "target_scaler": forecaster.target_scaler_.to_dict(),
+        },
+    )
+    history = forecaster.history_
+    write_json(
+        run_dir / TRAINING, {k: v for k, v in dataclasses.asdict(history).items() if k != "epochs"}
+    )
+    pl.DataFrame(
+        history.epochs or None, schema=["epoch", "train_loss", "val_loss", "seconds"]
+    ).write_csv(run_dir / HISTORY)
+    if forecaster.metrics_ is not None and forecaster.predictions_ is not None:
+        write_json(run_dir / METRICS, forecaster.metrics_)
+        forecaster.predictions_.write_parquet(run_dir / PREDICTIONS)
+    return run_dir
+
+
+def load_forecaster(run_dir: Path) -> Forecaster:
+    """Rebuild a fitted Forecaster from its run folder."""
+    saved = read_json(run_dir / CONFIG)
+    if saved.get("task") != "forecast":
+        raise ValueError(f"{run_dir} holds a '{saved.get('task')}' run, not a forecast run")
+    config_fields = {field.name for field in dataclasses.fields(ForecastConfig)}
+    config = ForecastConfig(**{k: v for k, v in saved.items() if k in config_fields})
+    forecaster = Forecaster.from_config(config, TrainingConfig(**saved["training"]))
+    forecaster.model_ = _rebuild(
+        config.model, saved["model_config"], read_tensors(run_dir / WEIGHTS, "model")
+    )
+    linear = _rebuild("linear", saved["linear_config"], read_tensors(run_dir / WEIGHTS, "linear"))
+    assert isinstance(linear, LinearForecaster)
+    forecaster.linear_ = linear
+    preprocess = read_json(run_dir / PREPROCESS)
+    forecaster.feature_scaler_ = Scaler.from_dict(preprocess["feature_scaler"])
+    forecaster.target_scaler_ = Scaler.from_dict(preprocess["target_scaler"])
+    if (run_dir / HISTORY).exists():
+        summary = read_json(run_dir / TRAINING)
+        forecaster.history_ = History(epochs=pl.read_csv(run_dir / HISTORY).to_dicts(), **summary)
+    if (run_dir / METRICS).exists():
+        forecaster.metrics_ = read_json(run_dir / METRICS)
+    return forecaster
+
+
+def _rebuild(name: str, config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+    params = dict(config)
+    sizes = {key: params.pop(key) for key in DATA_SIZES}
+    module = build_model(name, **sizes, params=params)
+    module.load_state_dict(state)
+    module.eval()
+    return module

@@ -1,0 +1,240 @@
+"""Whole runs from a RunConfig: load data, split, fit, evaluate, save; and model leaderboards."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from deepfin.backtest import BacktestConfig, forecasts_from_predictions
+from deepfin.backtest import run_backtest as trade
+from deepfin.config import DataConfig, ForecastConfig, RunConfig
+from deepfin.data.features import DEFAULT_FEATURES, FACTORS, required_columns
+from deepfin.data.samples import load_prices
+from deepfin.data.splits import Split, chronological_split
+from deepfin.errors import DataError
+from deepfin.runs.files import CONFIG, run_header, write_json
+from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.tasks.forecasting.evaluation import (
+    HEADLINE_METRICS,
+    REFERENCES,
+    primary_rmse,
+)
+from deepfin.tasks.forecasting.walk_forward import walk_forward
+from deepfin.training import distributed
+
+log = logging.getLogger(__name__)
+
+
+def load_run_data(config: DataConfig) -> pl.DataFrame:
+    """The prices a run uses: the source, narrowed to the chosen tickers."""
+    frame = load_prices(config.source, columns=dict(config.columns) or None, layout=config.layout)
+    if config.tickers:
+        missing = sorted(set(config.tickers) - set(frame["ticker"].unique().to_list()))
+        if missing:
+            raise DataError(f"ticker(s) {missing} are not in {config.source}")
+        frame = frame.filter(pl.col("ticker").is_in(list(config.tickers)))
+    if config.max_tickers:
+        keep = frame["ticker"].unique(maintain_order=True).head(config.max_tickers)
+        frame = frame.filter(pl.col("ticker").is_in(keep.implode()))
+    return frame
+
+
+def split_run_data(frame: pl.DataFrame, config: RunConfig) -> Split:
+    """Chronological split with the embargo defaulting to the horizon."""
+    embargo = config.split.embargo if config.split.embargo >= 0 else config.forecast.horizon
+    return chronological_split(
+        frame,
+        val_fraction=config.split.val_fraction,
+        test_fraction=config.split.test_fraction,
+        embargo=embargo,
+    )
+
+
+def usable_features(config: ForecastConfig, frame: pl.DataFrame) -> ForecastConfig:
+    """The default features the data can feed: closes-only files leave out volume and range.
+
+    Features the user chose are kept as chosen, so a missing column is an error that names it.
+    """
+    if config.features != DEFAULT_FEATURES:
+        return config
+    kept = tuple(f for f in config.features if required_columns((f,)) <= set(frame.columns))
+    if kept == config.features:
+        return config
+    left_out = [f for f in config.features if f not in kept]
+    log.warning(
+        "the data has no %s column(s): leaving out feature(s) %s (name features with --features)",
+        "/".join(sorted(required_columns(tuple(left_out)) - set(frame.columns))),
+        ", ".join(left_out),
+    )
+    return dataclasses.replace(config, features=kept)
+
+
+def new_run_dir(runs_dir: Path | str, label: str) -> Path:
+    """A fresh, time-stamped folder under `runs_dir`."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(runs_dir) / f"{stamp}-{label}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path(runs_dir) / f"{stamp}-{label}-{suffix}"
+    return path
+
+
+def run_forecast(
+    config: RunConfig, *, run_dir: Path, resume: bool = False, split: Split | None = None
+) -> Forecaster:
+    """Fit on train (+val), evaluate on test, save everything into `run_dir`."""
+    if split is None:
+        frame = load_run_data(config.data)
+        config = dataclasses.replace(config, forecast=usable_features(config.forecast, frame))
+        split = split_run_data(frame, config)
+    # under DDP every rank trains; only the main one writes the run folder
+    main_process = distributed.is_main_process()
+    forecaster = Forecaster.from_config(config.forecast, config.training)
+    forecaster.check_outcomes(split.test, part="test")  # before, not after, the training
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "run.json", {**config.to_dict(), "split": split.describe()})
+    forecaster.fit(split.train, split.val, checkpoint_dir=run_dir / "checkpoint", resume=resume)
+    if main_process:
+        forecaster.evaluate(split.test)
+        forecaster.save(run_dir)
+        # the rows each part held, and the forecast origins that were actually scored
+        write_json(
+            run_dir / "run.json",
+            {**config.to_dict(), "split": split.describe(), "scored": forecaster.scored_},
+        )
+    return forecaster
+
+
+def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
+    """Fit every model on one split; one leaderboard row per model, saved as CSV and JSON."""
+    frame = load_run_data(config.data)
+    config = dataclasses.replace(config, forecast=usable_features(config.forecast, frame))
+    split = split_run_data(frame, config)
+    rows: list[dict[str, Any]] = []
+    references: dict[str, dict[str, Any]] = {}
+    scored: dict[str, str] = {}
+    for name in models:
+        model_config = dataclasses.replace(config.forecast, model=name)
+        model_run = dataclasses.replace(config, forecast=model_config)
+        began = time.perf_counter()
+        forecaster = run_forecast(model_run, run_dir=run_dir / name, split=split)
+        assert forecaster.metrics_ is not None
+        metrics = forecaster.metrics_[name]
+        # every model sees the same test rows, so the reference rows are the same in each run
+        references = {r: forecaster.metrics_[r] for r in REFERENCES if r in forecaster.metrics_}
+        scored = forecaster.scored_
+        rows.append(
+            {
+                "model": name,
+                **{column: metrics.get(column) for column in HEADLINE_METRICS},
+                "epochs": len(forecaster.history_.epochs),
+                "seconds": time.perf_counter() - began,
+                "n": metrics["n"],
+            }
+        )
+    # judged and ranked on the target: the return error, free of each ticker's price level
+    rows.sort(key=lambda row: (row["return_rmse"] is None, primary_rmse(row) or 0.0))
+    for name, metrics in references.items():
+        rows.append({"model": name, **{c: metrics.get(c) for c in HEADLINE_METRICS}})
+        rows[-1] |= {"epochs": None, "seconds": None, "n": metrics["n"]}
+    board = pl.DataFrame(rows, infer_schema_length=None)
+    board.write_csv(run_dir / "leaderboard.csv")
+    write_json(run_dir / CONFIG, {**run_header("compare"), **config.to_dict(), "models": models})
+    write_json(
+        run_dir / "leaderboard.json",
+        {"split": split.describe(), "scored": scored, "rows": board.to_dicts()},
+    )
+    return board
+
+
+def run_backtest(
+    config: RunConfig, *, models: list[str], strategy: BacktestConfig, run_dir: Path
+) -> dict[str, Any]:
+    """Walk-forward forecasts of every model, traded with costs; all saved into `run_dir`."""
+    frame = load_run_data(config.data)
+    config = dataclasses.replace(config, forecast=usable_features(config.forecast, frame))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    panel = frame["ticker"].n_unique() > 1
+    if panel and strategy.top_k is None and strategy.top_fraction is None:
+        # a panel strategy needs a book size: the top decile is the usual first look
+        strategy = dataclasses.replace(strategy, top_fraction=0.1)
+    write_json(
+        run_dir / "run.json",
+        {**config.to_dict(), "models": models, "strategy": dataclasses.asdict(strategy)},
+    )
+    result = walk_forward(
+        frame,
+        forecast=config.forecast,
+        training=config.training,
+        config=config.walk_forward,
+        models=models,
+        progress=config.training.progress,
+    )
+    first, last = result.predictions["date"].min(), result.predictions["date"].max()
+    prices = frame.filter(pl.col("date") >= first).select("date", "ticker", "close")
+    stats: dict[str, Any] = {}
+    daily: pl.DataFrame | None = None
+    # the naive forecast (a zero return) carries no signal to trade: the benchmark stands in;
+    # on a panel the one-line factors are traded too, the bar a network's book has to clear
+    factors = [name for name in FACTORS if panel and name in result.metrics]
+    for name in [*dict.fromkeys([*models, "linear", *factors])]:
+        forecasts = forecasts_from_predictions(result.predictions, model=name)
+        traded = trade(forecasts=forecasts, prices=prices, config=strategy)
+        stats[name] = {"gross": traded.stats["gross"], "net": traded.stats["net"]}
+        columns = traded.daily.select(
+            "date",
+            pl.col("gross_return").alias(f"{name}_gross_return"),
+            pl.col("net_return").alias(f"{name}_net_return"),
+        )
+        if daily is None:
+            stats["benchmark"] = {"gross": traded.stats["benchmark"]}
+            daily = traded.daily.select("date", "benchmark_return").join(columns, on="date")
+        else:
+            daily = daily.join(columns, on="date", how="left")
+    assert daily is not None
+    long_short = strategy.mode == "long_short"
+    kind = "long/short" if long_short else "long/flat"
+    book = (
+        f"top {strategy.top_k or f'{strategy.top_fraction:.0%}'} by forecast"
+        if panel
+        else "by the sign of the forecast"
+    )
+    description = (
+        f"Walk-forward out-of-sample forecasts from {first!s} to {last!s}, re-fitted every "
+        f"{config.walk_forward.refit_every} days ({config.walk_forward.window} window); "
+        f"{kind}, {book}, rebalanced every {strategy.rebalance_every} day(s), "
+        f"{strategy.cost_bps:g} bps per unit traded. "
+        + (
+            "A long/short book is self-financing, so it is judged against cash (a zero "
+            "return): its own Sharpe ratio is the test. The benchmark rows, "
+            + ("the equal-weight universe" if panel else "buy-and-hold")
+            + ", are context only."
+            if long_short
+            else "Benchmark: " + ("the equal-weight universe." if panel else "buy-and-hold.")
+        )
+    )
+    result.predictions.write_parquet(run_dir / "predictions.parquet")
+    result.fold_metrics.write_csv(run_dir / "folds.csv")
+    daily.write_parquet(run_dir / "backtest_daily.parquet")
+    write_json(run_dir / "metrics.json", result.metrics)
+    write_json(run_dir / "backtest.json", {"description": description, "stats": stats})
+    write_json(
+        run_dir / CONFIG,
+        {
+            **run_header("backtest"),
+            **config.to_dict(),
+            "models": models,
+            "strategy": dataclasses.asdict(strategy),
+        },
+    )
+    for name, forecaster in result.last.items():
+        forecaster.save(run_dir / f"last_fold_{name}")
+    return stats

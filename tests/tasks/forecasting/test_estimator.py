@@ -1,0 +1,162 @@
+"""Forecaster: learning a planted signal, persistence, prediction and its errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import polars as pl
+import pytest
+from safetensors.torch import load_file
+
+from deepfin.data.splits import chronological_split
+from deepfin.errors import DataError, NotFittedError
+from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.training import TrainingConfig
+from tests.conftest import nonlinear_ar_returns, price_frame
+
+NOISE = 0.01
+FAST = TrainingConfig(epochs=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def planted_split():
+    returns = nonlinear_ar_returns(3000, noise=NOISE, seed=0)
+    return chronological_split(price_frame(returns), embargo=1)
+
+
+def _return_rmse(forecaster: Forecaster, name: str) -> float:
+    table = forecaster.predictions_
+    assert table is not None
+    errors = table["actual_log_return"].to_numpy() - table[f"{name}_log_return"].to_numpy()
+    return float(np.sqrt(np.mean(errors**2)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lstm", "gru", "hybrid", "transformer"])
+def test_learns_planted_nonlinear_signal_to_the_noise_floor(planted_split, model):
+    training = TrainingConfig(epochs=20, learning_rate=3e-3, patience=5, progress=False)
+    forecaster = Forecaster(model=model, lookback=10, features=("log_return",), training=training)
+    forecaster.fit(planted_split.train, planted_split.val).evaluate(planted_split.test)
+    assert _return_rmse(forecaster, model) < 1.10 * NOISE
+    # the baselines cannot: the naive forecast ignores the signal, ridge cannot bend
+    assert _return_rmse(forecaster, "naive") > 1.3 * NOISE
+    assert _return_rmse(forecaster, "linear") > 1.15 * NOISE
+
+
+def test_save_load_round_trip_gives_identical_forecasts(planted_split, tmp_path):
+    forecaster = Forecaster(model="gru", lookback=8, training=FAST).fit(
+        planted_split.train, planted_split.val
+    )
+    forecaster.evaluate(planted_split.test)
+    run_dir = forecaster.save(tmp_path / "run")
+    expected = {
+        "config.json",
+        "model.safetensors",
+        "preprocess.json",
+        "history.csv",
+        "training.json",
+        "metrics.json",
+        "predictions.parquet",
+    }
+    assert expected <= {path.name for path in run_dir.iterdir()}
+    for name in ("config.json", "preprocess.json", "metrics.json"):
+        json.loads((run_dir / name).read_text())  # strict JSON: no NaN, no pickles
+    assert any(key.startswith("linear.") for key in load_file(run_dir / "model.safetensors"))
+    loaded = Forecaster.load(run_dir)
+    original = forecaster.predict(planted_split.test)
+    again = loaded.predict(planted_split.test)
+    assert original.equals(again)
+    saved = pl.read_parquet(run_dir / "predictions.parquet")
+    joined = saved.join(again, on=["date", "ticker"])
+    assert joined.height == saved.height
+    np.testing.assert_array_equal(joined["gru_log_return"], joined["forecast_log_return"])
+
+
+def test_predict_forecasts_from_the_latest_window(planted_split):
+    forecaster = Forecaster(model="linear", lookback=5).fit(planted_split.train)
+    forecasts = forecaster.predict(planted_split.test)
+    assert forecasts["date"].max() == planted_split.test["date"].max()
+    close = forecasts["close"].to_numpy()
+    np.testing.assert_allclose(
+        forecasts["forecast_price"], close * np.exp(forecasts["forecast_log_return"])
+    )
+
+
+def test_price_target_uses_its_own_scaler(planted_split):
+    forecaster = Forecaster(model="lstm", lookback=8, target="price", training=FAST)
+    forecaster.fit(planted_split.train, planted_split.val)
+    metrics = forecaster.evaluate(planted_split.test)
+    features_state = forecaster.feature_scaler_.to_dict()
+    target_state = forecaster.target_scaler_.to_dict()
+    assert len(target_state["center"][0]) == 1
+    assert target_state["center"][0][0] == pytest.approx(
+        planted_split.train["close"].to_numpy()[40:].mean(), rel=0.05
+    )
+    assert features_state["center"] != target_state["center"]
+    # the linear model reads the scaled price level back correctly; a recurrent net
+    # extrapolates levels outside the training range poorly, which is why returns are the default
+    assert metrics["linear"]["price_mape"] < 1.5
+    assert np.isfinite(metrics["lstm"]["price_mape"])
+
+
+def test_panel_evaluation_reports_cross_sectional_ic(panel):
+    split = chronological_split(panel, embargo=1)
+    metrics = (
+        Forecaster(model="linear", lookback=5).fit(split.train, split.val).evaluate(split.test)
+    )
+    for name in ("linear",):
+        for key in ("ic_mean", "icir", "rank_ic_mean", "rank_ic_t_stat"):
+            assert np.isfinite(metrics[name][key])
+    assert "ic_mean" not in metrics["naive"]
+
+
+def test_short_tickers_are_dropped_with_a_warning(panel, caplog):
+    short = (
+        panel.filter(pl.col("ticker") == "T0")
+        .head(20)
+        .with_columns(pl.lit("SHORT").alias("ticker"))
+    )
+    with caplog.at_level(logging.WARNING):
+        Forecaster(model="naive", lookback=30).fit(pl.concat([panel, short]))
+    assert "SHORT (20)" in caplog.text
+
+
+def test_too_short_data_says_how_many_rows_are_needed(panel):
+    tiny = panel.filter(pl.col("ticker") == "T1").head(12)
+    with pytest.raises(
+        DataError, match=r"need at least 51 rows per ticker for lookback=30.*T1 has 12"
+    ):
+        Forecaster(model="naive", lookback=30).fit(tiny)
+
+
+def test_unfitted_forecaster_says_to_fit_first(panel):
+    with pytest.raises(NotFittedError, match="call fit"):
+        Forecaster().predict(panel)
+
+
+def test_jumps_are_kept_out_of_training_and_metrics_but_still_forecast(panel):
+    ticker = panel.filter(pl.col("ticker") == "T2")
+    close = ticker["close"].to_numpy().copy()
+    close[150:] /= 7.0  # an unadjusted 7:1 split
+    broken = ticker.with_columns(pl.Series("close", close))
+    forecaster = Forecaster(model="linear", lookback=5).fit(broken)
+    # the split day's return is kept out of the training targets and their scaler
+    assert forecaster.target_scaler_.to_dict()["scale"][0][0] < 0.1
+    metrics = forecaster.evaluate(broken)
+    table = forecaster.predictions_
+    assert table is not None
+    # the day before the jump still has a forecast, flagged: a book can hold the stock through it
+    suspect = table.filter(pl.col("suspect_outcome"))
+    assert suspect.height == 1
+    assert suspect["actual_log_return"][0] == pytest.approx(np.log(1 / 7), rel=0.05)
+    assert np.isfinite(suspect["linear_log_return"][0])
+    # ... and it is left out of the metrics, which say so
+    assert metrics["linear"]["n_excluded"] == 1
+    assert metrics["linear"]["n"] == table.height - 1
+
+
+def test_unknown_model_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match=r"unknown model 'lstmm'.*hybrid"):
+        Forecaster(model="lstmm")

@@ -1,0 +1,145 @@
+"""Scoring forecasts: judged on returns, references beside every model, suspect rows counted."""
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from deepfin.metrics.significance import diebold_mariano, panel_diebold_mariano
+from deepfin.report.forecast import verdict
+from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
+
+
+def table_from(
+    actual_return: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    *,
+    close: np.ndarray,
+    tickers: list[str],
+    n_dates: int,
+    suspect: np.ndarray | None = None,
+    signals: dict[str, np.ndarray] | None = None,
+) -> pl.DataFrame:
+    """A prediction table of (date, ticker) rows, date-major."""
+    dates = [dt.date(2020, 1, 1) + dt.timedelta(days=d) for d in range(n_dates)]
+    n_rows = n_dates * len(tickers)
+    rows = pl.DataFrame(
+        {
+            "date": np.repeat(np.array(dates, dtype="datetime64[D]"), len(tickers)),
+            "ticker": tickers * n_dates,
+            "close": close,
+            "future_close": close * np.exp(actual_return),
+            "jump_ahead": suspect if suspect is not None else np.zeros(n_rows, dtype=bool),
+            "reversal_signal": (signals or {}).get("reversal", np.zeros(n_rows)),
+            "momentum_20_signal": (signals or {}).get("momentum_20", np.zeros(n_rows)),
+        }
+    )
+    return prediction_table(rows, forecasts)
+
+
+def test_models_are_judged_on_returns_not_on_the_price_errors_of_expensive_stocks():
+    # ticker EXP trades at 1,000, the four others at 10: the model is good on EXP only
+    rng = np.random.default_rng(0)
+    tickers = ["EXP", "A", "B", "C", "D"]
+    n_dates = 250
+    actual = rng.normal(0, 0.01, (n_dates, 5))
+    forecast = 0.6 * actual + rng.normal(0, 0.004, actual.shape)  # skill on EXP ...
+    forecast[:, 1:] = rng.normal(0, 0.02, (n_dates, 4))  # ... noise on the rest
+    close = np.tile([1000.0, 10.0, 10.0, 10.0, 10.0], n_dates)
+    table = table_from(
+        actual.ravel(),
+        {"model": forecast.ravel(), "naive": np.zeros(actual.size)},
+        close=close,
+        tickers=tickers,
+        n_dates=n_dates,
+    )
+    metrics = score_predictions(table, ["model", "naive"], horizon=1)
+    assert metrics["model"]["price_rmse"] < metrics["naive"]["price_rmse"]  # prices flatter it
+    assert metrics["model"]["return_rmse"] > metrics["naive"]["return_rmse"]
+    assert metrics["model"]["r2_oos"] < 0
+    assert verdict("model", metrics).startswith("model does not beat the naive forecast")
+
+
+def test_a_panel_is_tested_one_date_at_a_time_and_a_series_row_by_row():
+    rng = np.random.default_rng(1)
+    actual = rng.normal(0, 0.01, (60, 6))
+    forecast = 0.3 * actual + rng.normal(0, 0.01, actual.shape)
+    common = {"close": np.full(actual.size, 50.0), "n_dates": 60}
+    panel = table_from(actual.ravel(), {"m": forecast.ravel()}, tickers=list("ABCDEF"), **common)
+    metrics = score_predictions(panel, ["m"], horizon=1)["m"]
+    expected = panel_diebold_mariano(
+        panel["date"].to_numpy(), actual.ravel(), forecast.ravel(), np.zeros(actual.size)
+    )
+    assert metrics["dm_p_value"] == pytest.approx(expected["p_value"])
+    series = table_from(
+        actual[:, 0],
+        {"m": forecast[:, 0]},
+        close=np.full(60, 50.0),
+        tickers=["A"],
+        n_dates=60,
+    )
+    single = score_predictions(series, ["m"], horizon=1)["m"]
+    assert single["dm_p_value"] == pytest.approx(
+        diebold_mariano(actual[:, 0], forecast[:, 0], np.zeros(60))["p_value"]
+    )
+
+
+def test_naive_has_no_hit_rate_or_test_and_always_up_is_the_hit_rate_to_beat():
+    rng = np.random.default_rng(2)
+    actual = rng.normal(0.003, 0.01, 300)  # more up days than down
+    table = table_from(
+        actual,
+        {"m": rng.normal(0, 0.01, 300), "naive": np.zeros(300)},
+        close=np.full(300, 20.0),
+        tickers=["X"],
+        n_dates=300,
+    )
+    metrics = score_predictions(table, ["m", "naive"], horizon=1)
+    assert metrics["naive"]["directional_accuracy"] is None
+    assert metrics["naive"]["dm_p_value"] is None
+    assert metrics["always_up"]["directional_accuracy"] == pytest.approx((actual > 0).mean())
+    assert metrics["always_up"]["directional_accuracy"] > 0.55
+    sentence = verdict("m", metrics)
+    assert f"against {(actual > 0).mean():.3f} for always up" in sentence
+
+
+def test_one_line_factors_are_scored_on_a_panel_and_a_planted_reversal_is_found():
+    rng = np.random.default_rng(3)
+    n_dates, n_names = 200, 20
+    last = rng.normal(0, 0.01, (n_dates, n_names))
+    actual = -0.3 * last + rng.normal(0, 0.01, last.shape)  # tomorrow reverses today
+    table = table_from(
+        actual.ravel(),
+        {"naive": np.zeros(actual.size)},
+        close=np.full(actual.size, 30.0),
+        tickers=[f"T{i}" for i in range(n_names)],
+        n_dates=n_dates,
+        signals={"reversal": -last.ravel(), "momentum_20": rng.normal(size=actual.size)},
+    )
+    metrics = score_predictions(table, ["naive"], horizon=1)
+    assert metrics["reversal"]["rank_ic_mean"] > 0.2
+    assert metrics["reversal"]["rank_ic_t_stat"] > 10
+    assert abs(metrics["momentum_20"]["rank_ic_t_stat"]) < 4
+    assert "return_rmse" not in metrics["reversal"]  # a signal, not a return forecast
+
+
+def test_suspect_outcomes_are_left_out_of_every_metric_and_counted():
+    rng = np.random.default_rng(4)
+    actual = rng.normal(0, 0.01, 100)
+    actual[50] = -0.7  # a crash, or an unadjusted split
+    suspect = np.zeros(100, dtype=bool)
+    suspect[50] = True
+    table = table_from(
+        actual,
+        {"m": np.zeros(100) + 0.001, "naive": np.zeros(100)},
+        close=np.full(100, 40.0),
+        tickers=["X"],
+        n_dates=100,
+        suspect=suspect,
+    )
+    metrics = score_predictions(table, ["m", "naive"], horizon=1)
+    clean = np.delete(actual, 50)
+    assert metrics["naive"]["return_rmse"] == pytest.approx(np.sqrt(np.mean(clean**2)))
+    assert metrics["m"]["n"] == 99 and metrics["m"]["n_excluded"] == 1
+    assert table["suspect_outcome"].sum() == 1  # still in the table, flagged
