@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepfin.models.forecasting.recurrent import RecurrentConfig, layer_options
 from deepfin.models.kernels.fused_rnn import FusedGRU, FusedLSTM
 
 
 @dataclass(frozen=True)
-class HybridConfig:
+class HybridConfig(RecurrentConfig):
     """Sizes and hyperparameters of the LSTM-GRU hybrid forecaster."""
 
-    n_features: int
-    lookback: int
-    n_outputs: int
-    hidden_size: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
+    model_name: ClassVar[str] = "hybrid"
     attention: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("n_features", "lookback", "n_outputs", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"hybrid: {name} must be an integer >= 1; got {value!r}")
-        if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"hybrid: dropout must be a number in [0, 1); got {self.dropout!r}")
+        super().__post_init__()
         if not isinstance(self.attention, bool):
             raise ValueError(f"hybrid: attention must be true or false; got {self.attention!r}")
 
@@ -41,14 +33,8 @@ class HybridForecaster(nn.Module):
         super().__init__()
         self.config = config
         hidden = config.hidden_size
-        # torch applies recurrent dropout only between layers, and warns when there is just one
-        between_layers = config.dropout if config.num_layers > 1 else 0.0
-        self.lstm = FusedLSTM(
-            config.n_features, hidden, config.num_layers, batch_first=True, dropout=between_layers
-        )
-        self.gru = FusedGRU(
-            config.n_features, hidden, config.num_layers, batch_first=True, dropout=between_layers
-        )
+        self.lstm = FusedLSTM(**layer_options(config))
+        self.gru = FusedGRU(**layer_options(config))
         # one gate value per hidden unit and time step: g = sigmoid(W [h_lstm; h_gru] + b)
         self.gate = nn.Linear(2 * hidden, hidden)
         # learned query: the model chooses what to look up in its memory of past states

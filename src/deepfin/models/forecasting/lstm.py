@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from deepfin.models.forecasting.recurrent import RecurrentConfig, layer_options
 from deepfin.models.kernels.fused_rnn import FusedLSTM
 
 
 @dataclass(frozen=True)
-class LSTMConfig:
+class LSTMConfig(RecurrentConfig):
     """Sizes and hyperparameters of the LSTM forecaster."""
 
-    n_features: int
-    lookback: int
-    n_outputs: int
-    hidden_size: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("n_features", "lookback", "n_outputs", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"lstm: {name} must be an integer >= 1; got {value!r}")
-        if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"lstm: dropout must be a number in [0, 1); got {self.dropout!r}")
+    model_name: ClassVar[str] = "lstm"
 
 
 class LSTMForecaster(nn.Module):
@@ -37,12 +26,7 @@ class LSTMForecaster(nn.Module):
         super().__init__()
         self.config = config
         self.lstm = FusedLSTM(
-            input_size=config.n_features,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            batch_first=True,
-            # torch applies this only between layers, and warns when there is just one
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            **layer_options(config),
         )
         # dropout on the summary state so the option also regularises a one-layer net
         self.dropout = nn.Dropout(config.dropout)

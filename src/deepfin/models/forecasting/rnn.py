@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from deepfin.models.forecasting.recurrent import RecurrentConfig, layer_options
+
 
 @dataclass(frozen=True)
-class RNNConfig:
+class RNNConfig(RecurrentConfig):
     """Sizes and hyperparameters of the Elman forecaster."""
 
-    n_features: int
-    lookback: int
-    n_outputs: int
-    hidden_size: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("n_features", "lookback", "n_outputs", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"rnn: {name} must be an integer >= 1; got {value!r}")
-        if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"rnn: dropout must be a number in [0, 1); got {self.dropout!r}")
+    model_name: ClassVar[str] = "rnn"
 
 
 class RNNForecaster(nn.Module):
@@ -34,15 +24,7 @@ class RNNForecaster(nn.Module):
     def __init__(self, config: RNNConfig) -> None:
         super().__init__()
         self.config = config
-        self.rnn = nn.RNN(
-            input_size=config.n_features,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            nonlinearity="tanh",
-            batch_first=True,
-            # torch applies this only between layers, and warns when there is just one
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-        )
+        self.rnn = nn.RNN(**layer_options(config), nonlinearity="tanh")
         # dropout on the summary state so the option also regularises a one-layer net
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.n_outputs)
