@@ -13,7 +13,7 @@ from typing import Any
 from deepfin.data.features import DEFAULT_FEATURES
 from deepfin.data.io import LAYOUTS
 from deepfin.errors import ConfigError
-from deepfin.models import MODELS
+from deepfin.models import FORECAST_MODELS
 from deepfin.training import TrainingConfig
 
 LOSSES = ("mse", "huber")
@@ -36,8 +36,10 @@ class ForecastConfig:
     max_abs_log_return: float = 0.4  # one-day moves beyond this are flagged as bad data
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model '{self.model}'; choose one of {sorted(MODELS)}")
+        if self.model not in FORECAST_MODELS:
+            raise ValueError(
+                f"unknown model '{self.model}'; choose one of {sorted(FORECAST_MODELS)}"
+            )
         if self.lookback < 1 or self.horizon < 1:
             raise ValueError(
                 f"lookback={self.lookback} and horizon={self.horizon} must both be >= 1"

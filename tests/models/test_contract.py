@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from deepfin.models import MODELS, NEURAL_MODELS, build_model, model_config
+from deepfin.models import FORECAST_MODELS, NEURAL_MODELS, build_model, model_config
 from deepfin.models.forecasting.baselines import NaiveForecaster
 from deepfin.models.forecasting.cnn import CNNForecaster
 
@@ -22,7 +22,7 @@ NEURAL_CASES = [pytest.param(name, {}, id=name) for name in NEURAL_MODELS] + [
 ]
 # the baselines too, so a model added to the registry is checked without editing this file
 ALL_CASES = NEURAL_CASES + [
-    pytest.param(name, {}, id=name) for name in MODELS if name not in NEURAL_MODELS
+    pytest.param(name, {}, id=name) for name in FORECAST_MODELS if name not in NEURAL_MODELS
 ]
 
 

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 import torch
 
-from deepfin.models import MODELS, NEURAL_MODELS, build_model, hyperparameters, model_config
+from deepfin.models import (
+    FORECAST_MODELS,
+    MODELS,
+    NEURAL_MODELS,
+    build_model,
+    hyperparameters,
+    model_config,
+    model_names,
+)
 
 SIZES = {"n_features": 3, "lookback": 12, "n_outputs": 2}
 
@@ -33,17 +41,19 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
 
 
 def test_registry_lists_every_model_once() -> None:
-    assert set(NON_DEFAULT) == set(MODELS)
-    assert set(NEURAL_MODELS) == set(MODELS) - {"naive", "linear"}
-    for name, (config_class, _) in MODELS.items():
-        first = [field.name for field in dataclasses.fields(config_class)][:3]
+    assert set(NON_DEFAULT) == set(FORECAST_MODELS)
+    assert set(NEURAL_MODELS) == set(FORECAST_MODELS) - {"naive", "linear"}
+    assert set(model_names("forecast")) | set(model_names("tabular")) == set(MODELS)
+    assert {entry.fit for entry in MODELS.values()} <= {"gradient", "closed_form", "trees", "fixed"}
+    for name in FORECAST_MODELS:
+        first = [field.name for field in dataclasses.fields(MODELS[name].config)][:3]
         assert first == ["n_features", "lookback", "n_outputs"], name
 
 
 def test_unknown_model_lists_the_valid_names() -> None:
     with pytest.raises(ValueError, match="unknown model 'lstn'") as error:
         build_model("lstn", **SIZES)
-    for name in MODELS:
+    for name in FORECAST_MODELS:
         assert name in str(error.value)
 
 
@@ -56,7 +66,7 @@ def test_unknown_hyperparameter_names_key_model_and_valid_keys() -> None:
 
 
 def test_data_sizes_are_refused_as_hyperparameters() -> None:
-    with pytest.raises(ValueError, match="n_features come from the data"):
+    with pytest.raises(ValueError, match="n_features comes from the data"):
         build_model("lstm", **SIZES, params={"n_features": 4})
 
 
@@ -81,14 +91,14 @@ def test_invalid_hyperparameters_say_value_and_range(
         build_model(name, **SIZES, params=params)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(FORECAST_MODELS))
 @pytest.mark.parametrize("size", ["n_features", "lookback", "n_outputs"])
 def test_invalid_data_sizes_are_refused(name: str, size: str) -> None:
     with pytest.raises(ValueError, match=f"{size} must be an integer >= 1; got 0"):
         build_model(name, **{**SIZES, size: 0})
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(FORECAST_MODELS))
 def test_model_config_is_json_and_rebuilds_the_same_architecture(name: str) -> None:
     torch.manual_seed(0)
     model = build_model(name, **SIZES, params=NON_DEFAULT[name])

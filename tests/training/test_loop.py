@@ -437,7 +437,7 @@ def test_empty_training_set_raises() -> None:
     empty = WindowDataset(
         data.features, data.targets, torch.zeros(0, dtype=torch.long), lookback=LOOKBACK
     )
-    with pytest.raises(ValueError, match="no training windows"):
+    with pytest.raises(ValueError, match=r"no training examples.*shorter than the lookback"):
         fit_model(make_model(), empty, None, loss_fn=loss_fn, config=config())
 
 
@@ -532,3 +532,50 @@ def test_gradients_in_one_buffer_clip_exactly_as_clip_grad_norm() -> None:
     assert model.weight.grad.data_ptr() == grads.flat.data_ptr()  # still views of the buffer
     grads.release()
     assert model.weight.grad is None
+
+
+def test_any_batches_train_in_the_same_loop_rows_and_tuples_of_inputs() -> None:
+    # encoded rows (B, F) without fake windows, and inputs that travel as (values, mask)
+    from deepfin.data.batches import TensorRows
+
+    class Masked:
+        """Token-like inputs with a mask: the model receives both."""
+
+        def __init__(self, values: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor):
+            self.values, self.mask, self.targets = values, mask, targets
+
+        def __len__(self) -> int:
+            return len(self.values)
+
+        def batch(self, positions: torch.Tensor):
+            return (self.values[positions], self.mask[positions]), self.targets[positions]
+
+        def to(self, device: torch.device) -> Masked:
+            return Masked(self.values.to(device), self.mask.to(device), self.targets.to(device))
+
+    class MaskedMean(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Linear(1, 1)
+
+        def forward(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            mean = (values * mask).sum(1, keepdim=True) / mask.sum(
+                1, keepdim=True
+            )  # (B, L) -> (B, 1)
+            return self.head(mean)
+
+    torch.manual_seed(0)
+    x = torch.randn(512, 3)
+    rows = TensorRows(x, 2.0 * x[:, :1] - x[:, 1:2])
+    linear = nn.Linear(3, 1)
+    fit_model(linear, rows, rows, loss_fn=loss_fn, config=config(epochs=40))
+    assert evaluate_loss(linear, rows, loss_fn) < 0.01
+
+    values = torch.randn(512, 6)
+    mask = (torch.rand(512, 6) < 0.5).float()
+    mask[:, 0] = 1.0
+    target = 3.0 * (values * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)
+    data = Masked(values, mask, target)
+    model = MaskedMean()
+    fit_model(model, data, data, loss_fn=loss_fn, config=config(epochs=40))
+    assert evaluate_loss(model, data, loss_fn) < 0.01

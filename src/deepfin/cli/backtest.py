@@ -27,7 +27,7 @@ from deepfin.cli.common import (
     format_value,
 )
 from deepfin.errors import ConfigError
-from deepfin.models import MODELS
+from deepfin.models import FORECAST_MODELS
 from deepfin.report.forecast import build_report
 from deepfin.runs.files import read_json
 from deepfin.tasks.forecasting.pipeline import new_run_dir, run_backtest
@@ -95,9 +95,9 @@ def backtest(
         }
         run_config = build_config(config, flags)
         names = [n.strip() for n in (models or run_config.forecast.model).split(",") if n.strip()]
-        unknown = [name for name in names if name not in MODELS]
+        unknown = [name for name in names if name not in FORECAST_MODELS]
         if unknown:
-            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
         book = BacktestConfig(
             mode=strategy,  # type: ignore[arg-type]
             top_k=top_k,

@@ -35,7 +35,7 @@ from deepfin.cli.common import (
 from deepfin.data.io import read_prices
 from deepfin.data.samples import SAMPLES
 from deepfin.errors import ConfigError
-from deepfin.models import MODELS
+from deepfin.models import FORECAST_MODELS
 from deepfin.report.credit import write_credit_report
 from deepfin.report.forecast import build_compare_report, build_report, verdict
 from deepfin.runs.files import REPORT, read_json, read_task
@@ -54,7 +54,7 @@ def forecast(
     tickers: TickersOption = None,
     max_tickers: MaxTickersOption = None,
     layout: LayoutOption = None,
-    model: Annotated[str | None, typer.Option(help=f"One of {', '.join(MODELS)}.")] = None,
+    model: Annotated[str | None, typer.Option(help=f"One of {', '.join(FORECAST_MODELS)}.")] = None,
     param: ParamOption = None,
     lookback: IntOption = None,
     horizon: IntOption = None,
@@ -189,9 +189,9 @@ def compare(
     """Fit several models on one split and print one leaderboard."""
     try:
         names = [name.strip() for name in models.split(",") if name.strip()]
-        unknown = [name for name in names if name not in MODELS]
+        unknown = [name for name in names if name not in FORECAST_MODELS]
         if unknown:
-            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
         flags = {
             **data_flags(data, column, tickers, max_tickers, layout),
             "forecast.lookback": lookback,

@@ -1,9 +1,10 @@
-"""Models by name: the forecasting and tabular registries, their builders and `model_config`."""
+"""Models by name: one registry of every model, its task and how it is fitted; the builders."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -25,51 +26,85 @@ from deepfin.models.tabular.ft_transformer import FTTransformerConfig, FTTransfo
 from deepfin.models.tabular.logistic import LogisticConfig, LogisticScorer
 from deepfin.models.tabular.mlp import MLPConfig, MLPScorer
 
-# name -> (config class, module class); adding a model means one new file and one line here
-MODELS: dict[str, tuple[type, type[nn.Module]]] = {
-    "rnn": (RNNConfig, RNNForecaster),
-    "lstm": (LSTMConfig, LSTMForecaster),
-    "gru": (GRUConfig, GRUForecaster),
-    "hybrid": (HybridConfig, HybridForecaster),
-    "cnn": (CNNConfig, CNNForecaster),
-    "transformer": (TransformerConfig, TransformerForecaster),
-    "naive": (NaiveConfig, NaiveForecaster),
-    "linear": (LinearConfig, LinearForecaster),
+TASKS = ("forecast", "tabular")  # windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1)
+# gradient: trained by training.fit_model; closed_form: solved; trees: grown; fixed: no fitting
+FITS = ("gradient", "closed_form", "trees", "fixed")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its config and module classes, the task it serves, how it is fitted."""
+
+    config: type
+    module: type
+    task: str
+    fit: str
+
+
+# adding a model means one new file and one line here; every list of models derives from it
+MODELS: dict[str, ModelEntry] = {
+    "rnn": ModelEntry(RNNConfig, RNNForecaster, task="forecast", fit="gradient"),
+    "lstm": ModelEntry(LSTMConfig, LSTMForecaster, task="forecast", fit="gradient"),
+    "gru": ModelEntry(GRUConfig, GRUForecaster, task="forecast", fit="gradient"),
+    "hybrid": ModelEntry(HybridConfig, HybridForecaster, task="forecast", fit="gradient"),
+    "cnn": ModelEntry(CNNConfig, CNNForecaster, task="forecast", fit="gradient"),
+    "transformer": ModelEntry(
+        TransformerConfig, TransformerForecaster, task="forecast", fit="gradient"
+    ),
+    "naive": ModelEntry(NaiveConfig, NaiveForecaster, task="forecast", fit="fixed"),
+    "linear": ModelEntry(LinearConfig, LinearForecaster, task="forecast", fit="closed_form"),
+    "logistic": ModelEntry(LogisticConfig, LogisticScorer, task="tabular", fit="closed_form"),
+    "mlp": ModelEntry(MLPConfig, MLPScorer, task="tabular", fit="gradient"),
+    "ft_transformer": ModelEntry(
+        FTTransformerConfig, FTTransformerScorer, task="tabular", fit="gradient"
+    ),
+    # not an nn.Module: grown by LightGBM, saved in its own text format
+    "lightgbm": ModelEntry(LightGBMConfig, LightGBMScorer, task="tabular", fit="trees"),
 }
 
-# the models trained by gradient descent; the baselines are set or solved in closed form
-NEURAL_MODELS: tuple[str, ...] = ("rnn", "lstm", "gru", "hybrid", "cnn", "transformer")
+
+def model_names(task: str, *, fit: str | None = None) -> tuple[str, ...]:
+    """The registered models of `task` (and of one way of fitting), in registry order."""
+    return tuple(
+        name
+        for name, entry in MODELS.items()
+        if entry.task == task and (fit is None or entry.fit == fit)
+    )
+
+
+FORECAST_MODELS = model_names("forecast")
+NEURAL_MODELS = model_names("forecast", fit="gradient")
+TABULAR_MODELS = model_names("tabular")
 
 # inferred from the data by the caller, so never accepted as hyperparameters
-DATA_SIZES: tuple[str, ...] = ("n_features", "lookback", "n_outputs")
-
-# credit scorers: encoded applicants (B, F) -> default log-odds (B, 1); name -> (config, class)
-TABULAR_MODELS: dict[str, tuple[type, type]] = {
-    "logistic": (LogisticConfig, LogisticScorer),
-    "mlp": (MLPConfig, MLPScorer),
-    "ft_transformer": (FTTransformerConfig, FTTransformerScorer),
-    "lightgbm": (LightGBMConfig, LightGBMScorer),  # not an nn.Module: grown, not trained by SGD
+DATA_SIZES: dict[str, tuple[str, ...]] = {
+    "forecast": ("n_features", "lookback", "n_outputs"),
+    "tabular": ("n_features",),
 }
+
 
 __all__ = [
     "DATA_SIZES",
+    "FORECAST_MODELS",
     "MODELS",
     "NEURAL_MODELS",
     "TABULAR_MODELS",
+    "ModelEntry",
     "build_model",
     "build_tabular_model",
     "hyperparameters",
     "model_config",
+    "model_names",
 ]
 
 
 def hyperparameters(name: str) -> dict[str, Any]:
     """Default hyperparameters of the model `name` (the config fields after the data sizes)."""
-    config_class, _ = _lookup(name)
+    entry = _lookup(name, task=None)
     return {
         field.name: field.default
-        for field in dataclasses.fields(config_class)
-        if field.name not in DATA_SIZES
+        for field in dataclasses.fields(entry.config)
+        if field.name not in DATA_SIZES[entry.task]
     }
 
 
@@ -82,24 +117,23 @@ def build_model(
     params: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """Build the model `name` for windows (B, lookback, n_features) -> forecasts (B, n_outputs)."""
-    config_class, module_class = _lookup(name)
-    params = dict(params or {})
-    valid = sorted(hyperparameters(name))
-    sizes = sorted(set(params) & set(DATA_SIZES))
-    if sizes:
-        raise ValueError(
-            f"{name}: {', '.join(sizes)} come from the data, not from params; "
-            "pass them as keyword arguments; "
-            f"valid keys are: {', '.join(valid) or 'none'}"
-        )
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for model {name!r}; "
-            f"valid keys are: {', '.join(valid) or 'none (this model takes no hyperparameters)'}"
-        )
-    config = config_class(n_features=n_features, lookback=lookback, n_outputs=n_outputs, **params)
-    return module_class(config)
+    entry = _lookup(name, task="forecast")
+    config = entry.config(
+        n_features=n_features, lookback=lookback, n_outputs=n_outputs, **_checked(name, params)
+    )
+    module: nn.Module = entry.module(config)
+    return module
+
+
+def build_tabular_model(
+    name: str, *, n_features: int, params: Mapping[str, Any] | None = None
+) -> nn.Module | LightGBMScorer:
+    """Build the credit scorer `name` for encoded applicants (B, n_features) -> log-odds (B, 1)."""
+    entry = _lookup(name, task="tabular")
+    model: nn.Module | LightGBMScorer = entry.module(
+        entry.config(n_features=n_features, **_checked(name, params))
+    )
+    return model
 
 
 def model_config(model: nn.Module) -> dict[str, Any]:
@@ -112,26 +146,26 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def _lookup(name: str) -> tuple[type, type[nn.Module]]:
-    """Registry entry for `name`, or a ValueError listing the valid names."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[name]
+def _lookup(name: str, *, task: str | None) -> ModelEntry:
+    """Registry entry for `name`, or a ValueError listing the valid names of `task`."""
+    entry = MODELS.get(name)
+    if entry is None or (task is not None and entry.task != task):
+        choices = model_names(task) if task else tuple(MODELS)
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(choices)}")
+    return entry
 
 
-def build_tabular_model(
-    name: str, *, n_features: int, params: Mapping[str, Any] | None = None
-) -> nn.Module | LightGBMScorer:
-    """Build the credit scorer `name` for encoded applicants (B, n_features) -> log-odds (B, 1)."""
-    if name not in TABULAR_MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(TABULAR_MODELS)}")
-    config_class, module_class = TABULAR_MODELS[name]
+def _checked(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The hyperparameters given, refused by name when they are data sizes or unknown."""
     params = dict(params or {})
-    valid = sorted(f.name for f in dataclasses.fields(config_class) if f.name != "n_features")
-    if "n_features" in params:
+    valid = sorted(hyperparameters(name))
+    sizes = sorted(set(params) & set(DATA_SIZES[MODELS[name].task]))
+    if sizes:
+        verb = "comes" if len(sizes) == 1 else "come"
         raise ValueError(
-            f"{name}: n_features comes from the data, not from params; valid keys are: "
-            f"{', '.join(valid) or 'none'}"
+            f"{name}: {', '.join(sizes)} {verb} from the data, not from params; "
+            "pass them as keyword arguments; "
+            f"valid keys are: {', '.join(valid) or 'none'}"
         )
     unknown = sorted(set(params) - set(valid))
     if unknown:
@@ -139,5 +173,4 @@ def build_tabular_model(
             f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for model {name!r}; "
             f"valid keys are: {', '.join(valid) or 'none (this model takes no hyperparameters)'}"
         )
-    model: nn.Module | LightGBMScorer = module_class(config_class(n_features=n_features, **params))
-    return model
+    return params

@@ -14,7 +14,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from deepfin.data.windows import WindowDataset
+from deepfin.data.batches import Batches, Inputs, call_model, slice_inputs, values_per_example
 from deepfin.training import distributed
 from deepfin.training.checkpoints import CHECKPOINT_STATE, load_checkpoint, save_checkpoint
 
@@ -84,32 +84,46 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def predict_batches(model: nn.Module, data: WindowDataset) -> torch.Tensor:
-    """Model outputs for every window of `data`, (M, O), in eval mode without gradients."""
+def _outputs_and_targets(
+    model: nn.Module, data: Batches, positions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model outputs (M, O) and targets (M, O) at `positions`, in eval mode without gradients."""
     device = next(model.parameters(), torch.empty(0)).device
-    outputs = []
+    outputs, targets = [], []
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for start in range(0, len(data), EVAL_BATCH):
-            positions = torch.arange(start, min(start + EVAL_BATCH, len(data)))
-            outputs.append(model(data.inputs(positions).to(device)).float().cpu())
+        for start in range(0, len(positions), EVAL_BATCH):
+            inputs, target = data.batch(positions[start : start + EVAL_BATCH])
+            outputs.append(call_model(model, _to(inputs, device)).float().cpu())
+            targets.append(target.float().cpu())
     model.train(was_training)
     if not outputs:
-        return torch.zeros((0, 1))
-    return torch.cat(outputs)
+        return torch.zeros((0, 1)), torch.zeros((0, 1))
+    return torch.cat(outputs), torch.cat(targets)
 
 
-def evaluate_loss(model: nn.Module, data: WindowDataset, loss_fn: LossFunction) -> float:
-    """Mean loss over all windows of `data`, weighted by batch size."""
-    forecast = predict_batches(model, data)
-    return float(loss_fn(forecast, data.targets[data.ends].cpu()))
+def _to(inputs: Inputs, device: torch.device) -> Inputs:
+    if isinstance(inputs, tuple):
+        return tuple(part.to(device) for part in inputs)
+    return inputs.to(device)
+
+
+def predict_batches(model: nn.Module, data: Batches) -> torch.Tensor:
+    """Model outputs for every example of `data`, (M, O), in eval mode without gradients."""
+    return _outputs_and_targets(model, data, torch.arange(len(data)))[0]
+
+
+def evaluate_loss(model: nn.Module, data: Batches, loss_fn: LossFunction) -> float:
+    """Mean loss over all examples of `data`."""
+    outputs, targets = _outputs_and_targets(model, data, torch.arange(len(data)))
+    return float(loss_fn(outputs, targets))
 
 
 def fit_model(
     model: nn.Module,
-    train: WindowDataset,
-    val: WindowDataset | None,
+    train: Batches,
+    val: Batches | None,
     *,
     loss_fn: LossFunction,
     config: TrainingConfig,
@@ -125,7 +139,9 @@ def fit_model(
     progress and writes checkpoints.
     """
     if len(train) == 0:
-        raise ValueError("no training windows; the training period is shorter than the lookback")
+        raise ValueError(
+            "no training examples (for windows: the training period is shorter than the lookback)"
+        )
     if poisson_sampling and distributed.is_distributed():
         raise ValueError("Poisson-sampled (DP-SGD) batches are not sharded; train in one process")
     device = select_device(config.device)
@@ -251,14 +267,15 @@ class _FlatGradients:
             p.grad = None
 
 
-def _validation_loss(model: nn.Module, val: WindowDataset, loss_fn: LossFunction) -> float:
+def _validation_loss(model: nn.Module, val: Batches, loss_fn: LossFunction) -> float:
     """Loss over `val`; under DDP each rank scores a share and all get the same mean."""
     if not distributed.is_distributed():
         return evaluate_loss(model, val, loss_fn)
-    ends = val.ends[distributed.rank() :: distributed.world_size()]
-    share = WindowDataset(val.features, val.targets, ends, lookback=val.lookback)
+    share = torch.arange(distributed.rank(), len(val), distributed.world_size())
     # a mean loss times its count is a sum; the shares' sums give the exact overall mean
-    loss_sum = evaluate_loss(model, share, loss_fn) * len(share) if len(share) else 0.0
+    loss_sum = 0.0
+    if len(share):
+        loss_sum = float(loss_fn(*_outputs_and_targets(model, val, share))) * len(share)
     device = next(model.parameters()).device
     total, count = distributed.all_reduce_sum([loss_sum, len(share)], device)
     return total / count
@@ -266,7 +283,7 @@ def _validation_loss(model: nn.Module, val: WindowDataset, loss_fn: LossFunction
 
 def _train_epoch(
     model: nn.Module,
-    train: WindowDataset,
+    train: Batches,
     optimizer: torch.optim.Optimizer,
     loss_fn: LossFunction,
     config: TrainingConfig,
@@ -276,7 +293,7 @@ def _train_epoch(
     grads: _FlatGradients | None = None,
 ) -> float:
     model.train()
-    device = train.ends.device
+    device = next(model.parameters()).device
     # under DDP every rank draws the same permutation and trains on its own share of it
     order = distributed.shard(torch.randperm(len(train), device=device))
     total, count = torch.zeros((), device=device), 0
@@ -287,9 +304,9 @@ def _train_epoch(
     ):
         if config.bf16:
             with torch.autocast(device.type, dtype=torch.bfloat16):
-                loss = loss_fn(model(inputs), targets)
+                loss = loss_fn(call_model(model, inputs), targets)
         else:
-            loss = loss_fn(model(inputs), targets)
+            loss = loss_fn(call_model(model, inputs), targets)
         objective = loss
         if config.l1:
             objective = objective + config.l1 * sum(p.abs().sum() for p in penalised)
@@ -314,9 +331,9 @@ def _train_epoch(
 
 
 def _batches(
-    train: WindowDataset, order: torch.Tensor, batch_size: int, poisson_sampling: bool
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(inputs, targets) of each batch, in `order`; windows are gathered many batches at once."""
+    train: Batches, order: torch.Tensor, batch_size: int, poisson_sampling: bool
+) -> Iterator[tuple[Inputs, torch.Tensor]]:
+    """(inputs, targets) of each batch, in `order`; examples are gathered many batches at once."""
     if poisson_sampling:
         for _ in range(0, len(order), batch_size):
             # DP-SGD's privacy accounting assumes each row joins each batch independently
@@ -326,12 +343,13 @@ def _batches(
                 yield train.batch(positions)
         return
     # one gather per 64 batches (at most about a million values) instead of one per batch
-    window_values = train.lookback * train.features.shape[1]
-    per_gather = batch_size * max(1, min(64, 2**20 // (batch_size * window_values)))
+    example_values = values_per_example(train.batch(order[:1])[0]) if len(order) else 1
+    per_gather = batch_size * max(1, min(64, 2**20 // (batch_size * example_values)))
     for first in range(0, len(order), per_gather):
         inputs, targets = train.batch(order[first : first + per_gather])
         for start in range(0, len(targets), batch_size):
-            yield inputs[start : start + batch_size], targets[start : start + batch_size]
+            stop = start + batch_size
+            yield slice_inputs(inputs, start, stop), targets[start:stop]
 
 
 def _make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:

@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from deepfin.models import TABULAR_MODELS, build_tabular_model, model_config
+from deepfin.models import MODELS, TABULAR_MODELS, build_tabular_model, model_config
 from deepfin.models.tabular.boosting import LightGBMScorer
 
 BATCH, N_FEATURES = 16, 6
-NEURAL = [name for name, (_, cls) in TABULAR_MODELS.items() if issubclass(cls, nn.Module)]
+NEURAL = [name for name in TABULAR_MODELS if issubclass(MODELS[name].module, nn.Module)]
 SMALL = {"ft_transformer": {"d_token": 8, "n_heads": 2, "num_layers": 1, "dim_feedforward": 16}}
 
 
@@ -29,8 +29,15 @@ def make(name: str, seed: int = 0) -> nn.Module:
 def test_registry_holds_the_four_credit_models():
     assert set(TABULAR_MODELS) == {"logistic", "mlp", "ft_transformer", "lightgbm"}
     assert set(NEURAL) == {"logistic", "mlp", "ft_transformer"}
-    for config_class, _ in TABULAR_MODELS.values():
-        assert dataclasses.fields(config_class)[0].name == "n_features"
+    for name in TABULAR_MODELS:
+        assert dataclasses.fields(MODELS[name].config)[0].name == "n_features"
+    # how each is fitted comes from the registry, never from its name inside a task
+    assert {name: MODELS[name].fit for name in TABULAR_MODELS} == {
+        "logistic": "closed_form",
+        "mlp": "gradient",
+        "ft_transformer": "gradient",
+        "lightgbm": "trees",
+    }
 
 
 @pytest.mark.parametrize("name", NEURAL)

@@ -14,6 +14,7 @@ import polars as pl
 import torch
 from torch import nn
 
+from deepfin.data.batches import TensorRows
 from deepfin.data.tabular.encoding import (
     UNKNOWN_POLICIES,
     LoanSource,
@@ -23,7 +24,6 @@ from deepfin.data.tabular.encoding import (
     read_loans,
 )
 from deepfin.data.tabular.identifiers import find_identifiers
-from deepfin.data.windows import WindowDataset
 from deepfin.errors import DataError
 from deepfin.explain.attribution import group_columns, integrated_gradients, reason_codes
 from deepfin.metrics.classification import (
@@ -32,7 +32,7 @@ from deepfin.metrics.classification import (
     score_bin_edges,
     scorecard_points,
 )
-from deepfin.models import TABULAR_MODELS, build_tabular_model
+from deepfin.models import MODELS, TABULAR_MODELS, build_tabular_model
 from deepfin.models.tabular.boosting import LightGBMScorer
 from deepfin.models.tabular.logistic import LogisticScorer
 from deepfin.tasks.base import Estimator
@@ -210,15 +210,20 @@ class CreditScorer(Estimator):
         params = self.config.model_params if primary else {}
         torch.manual_seed(self.training.seed)  # initial weights are reproducible too
         model = build_tabular_model(name, n_features=x.shape[1], params=params)
-        if isinstance(model, LightGBMScorer):
-            if primary and self.privacy is not None:
-                raise ValueError("DP training needs a neural model; lightgbm is not supported")
+        private_training = primary and self.privacy is not None
+        fit = MODELS[name].fit
+        if fit == "trees":
+            assert isinstance(model, LightGBMScorer)
+            if private_training:
+                raise ValueError(f"DP training needs a neural model; {name} is not supported")
             return model.fit(x, y, x_val=x_val, y_val=y_val, seed=self.training.seed)
-        if isinstance(model, LogisticScorer) and not (primary and self.privacy is not None):
+        assert isinstance(model, nn.Module)
+        if fit == "closed_form" and not private_training:
+            # solved exactly (Newton's method); under DP-SGD it is trained like the nets
+            assert isinstance(model, LogisticScorer)
             model.fit_newton(torch.from_numpy(x), torch.from_numpy(y))
             return model.eval()
-        # fit_model feeds (B, 1, F) windows of lookback 1; Flatten makes them rows (B, F)
-        trainable: nn.Module = nn.Sequential(nn.Flatten(1), model)
+        trainable: nn.Module = model
         training, optimizer, private = self.training, None, None
         if primary and self.privacy is not None:
             if self.training.l1 or self.training.l2:
@@ -336,8 +341,8 @@ class CreditScorer(Estimator):
         return load_scorer(Path(run_dir))
 
 
-def _rows(x: np.ndarray, y: np.ndarray) -> WindowDataset:
-    """Rows as windows of lookback 1, so the one training loop serves tabular data too."""
+def _rows(x: np.ndarray, y: np.ndarray) -> TensorRows:
+    """Encoded applicants (N, F) and their outcomes (N, 1), as the training loop takes them."""
     features = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    targets = torch.from_numpy(y.astype(np.float32)[:, None])  # (N, 1)
-    return WindowDataset(features, targets, torch.arange(len(x)), lookback=1)
+    targets = torch.from_numpy(y.astype(np.float32)[:, None])  # (N,) -> (N, 1)
+    return TensorRows(features, targets)

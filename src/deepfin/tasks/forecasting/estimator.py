@@ -28,7 +28,7 @@ from deepfin.data.io import PriceSource, read_prices
 from deepfin.data.scaling import Scaler
 from deepfin.data.windows import WindowDataset, window_ends
 from deepfin.errors import DataError
-from deepfin.models import NEURAL_MODELS, build_model
+from deepfin.models import MODELS, build_model
 from deepfin.models.forecasting.baselines import LinearForecaster
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
@@ -160,7 +160,7 @@ class Forecaster(Estimator):
             self.scored_["val"] = val_rows.scored_dates(val_rows.labelled)
         n_features = train_data.features.shape[1]
         self.linear_ = _fit_linear(train_data, val_data, lookback=cfg.lookback)
-        if cfg.model == "linear":
+        if cfg.model == "linear":  # the baseline just fitted is the model
             self.model_ = self.linear_
             return self
         # seeded before building so the initial weights are reproducible too
@@ -174,7 +174,7 @@ class Forecaster(Estimator):
         )
         if warm_start is not None:
             self.model_.load_state_dict(warm_start.state_dict())
-        if cfg.model in NEURAL_MODELS:
+        if MODELS[cfg.model].fit == "gradient":
             loss_fn = nn.HuberLoss() if cfg.loss == "huber" else nn.MSELoss()
             self.history_ = fit_model(
                 self.model_,

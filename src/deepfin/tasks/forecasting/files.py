@@ -98,7 +98,7 @@ def load_forecaster(run_dir: Path) -> Forecaster:
 
 def _rebuild(name: str, config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
     params = dict(config)
-    sizes = {key: params.pop(key) for key in DATA_SIZES}
+    sizes = {key: params.pop(key) for key in DATA_SIZES["forecast"]}
     module = build_model(name, **sizes, params=params)
     module.load_state_dict(state)
     module.eval()
