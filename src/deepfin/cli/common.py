@@ -13,7 +13,7 @@ from rich.table import Table
 
 from deepfin.config import RunConfig, load_config
 from deepfin.errors import ConfigError, DataError, NotFittedError
-from deepfin.tasks.forecasting.evaluation import table_caption
+from deepfin.tasks.forecasting.evaluation import caption_for
 
 # soft wrap: a message or a path is never broken across lines, whatever the terminal's width
 console = Console(soft_wrap=True)
@@ -127,11 +127,11 @@ HEADINGS = {
 def metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
     """Models, baselines and references in rows; return metrics first, prices last."""
     columns = ["return_rmse", "return_mae", "r2_oos", "directional_accuracy", "dm_p_value"]
-    panel = any("ic_mean" in row for row in metrics.values())
+    panel = any(row.get("ic_mean") is not None for row in metrics.values())
     if panel:
         columns += ["ic_mean", "rank_ic_mean", "rank_ic_t_stat"]
     columns += ["price_rmse", "price_mape"]
-    table = Table(title=title, caption=table_caption(panel))
+    table = Table(title=title, caption=caption_for(metrics))
     table.add_column("model")
     for column in columns:
         table.add_column(HEADINGS[column], justify="right")

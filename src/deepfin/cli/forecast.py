@@ -42,7 +42,7 @@ from deepfin.runs.files import REPORT, read_json, read_task
 from deepfin.runs.load import load_run
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
-from deepfin.tasks.forecasting.evaluation import REFERENCES, table_caption
+from deepfin.tasks.forecasting.evaluation import REFERENCES, caption_for, excluded_note
 from deepfin.tasks.forecasting.pipeline import new_run_dir, run_compare, run_forecast
 from deepfin.training import distributed
 
@@ -158,6 +158,8 @@ def forecast(
         )
     console.print(metrics_table(forecaster.metrics_, "test period: model vs baselines"))
     console.print(verdict(run_config.forecast.model, forecaster.metrics_))
+    if excluded := excluded_note(forecaster.metrics_):
+        console.print(excluded)
     if report:
         console.print(f"report: {build_report(folder)}")
     console.print(f"run folder: {folder}")
@@ -228,7 +230,7 @@ def compare(
     scored = read_json(folder / "leaderboard.json").get("scored", {}).get("test", "")
     table = Table(
         title=f"leaderboard on {run_config.data.source}: forecasts made {scored}",
-        caption=table_caption(board["ic_mean"].null_count() < board.height),
+        caption=caption_for({row["model"]: row for row in board.to_dicts()}),
     )
     for heading in shown:
         table.add_column(
@@ -237,9 +239,12 @@ def compare(
     for row in board.select(shown).iter_rows():
         table.add_row(*[format_value(value) for value in row])
     console.print(table)
+    rows = {row["model"]: row for row in board.to_dicts()}
     for name in board["model"]:
         if name not in REFERENCES and name != "naive":
-            console.print(verdict(name, {row["model"]: row for row in board.to_dicts()}))
+            console.print(verdict(name, rows))
+    if excluded := excluded_note(rows):
+        console.print(excluded)
     console.print(f"leaderboard: {folder / 'leaderboard.csv'}")
     if report:
         console.print(f"report: {build_compare_report(folder)}")
@@ -249,6 +254,7 @@ def predict(
     run: Annotated[Path, typer.Option("--run", help="A run folder written by forecast.")],
     data: Annotated[str, typer.Option("--data", help="CSV/Parquet of prices, or a built-in name.")],
     column: ColumnOption = None,
+    layout: LayoutOption = None,
     output: Annotated[
         Path | None, typer.Option(help="Write forecasts here (.csv or .parquet).")
     ] = None,
@@ -257,7 +263,9 @@ def predict(
     try:
         forecaster = Forecaster.load(run)
         source = SAMPLES[data].load_pandas() if data in SAMPLES else data
-        frame = read_prices(source, columns=pairs(column, "--column") or None)
+        frame = read_prices(
+            source, columns=pairs(column, "--column") or None, layout=layout or "auto"
+        )
         forecasts = forecaster.predict(frame)
     except USER_ERRORS as error:
         fail(error)

@@ -18,7 +18,8 @@ NUMERIC_FIELDS = ("open", "high", "low", "close", "volume")
 # First match wins: an adjusted close is preferred to the raw close because splits and
 # dividends otherwise show up as fake returns.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "date": ("date", "datetime", "timestamp", "time", "day"),
+    # the last two: a pandas index written to Parquet, and to CSV (an empty header)
+    "date": ("date", "datetime", "timestamp", "time", "day", "__index_level_0__", ""),
     "ticker": ("ticker", "name", "symbol", "asset", "instrument", "code", "permno"),
     "close": ("adj close", "adj_close", "adjclose", "adjusted_close", "close", "price", "last"),
     "open": ("open",),
@@ -48,9 +49,11 @@ def read_prices(
     if layout not in LAYOUTS:
         raise DataError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
     raw = _load_frame(source)
-    if layout == "wide" or (layout == "auto" and _looks_wide(raw, columns or {})):
-        raw = _melt_wide(raw, columns or {}, strict=layout == "wide")
-    frame = _standardise_columns(raw, columns or {})
+    columns = dict(columns or {})
+    if layout == "wide" or (layout == "auto" and _looks_wide(raw, columns)):
+        raw = _melt_wide(raw, columns, strict=layout == "wide")
+        columns.pop("date", None)  # the melted frame names it `date`
+    frame = _standardise_columns(raw, columns)
     frame = _parse_dates(frame)
     frame = _cast_numeric(frame)
     _check_order(frame)
@@ -122,7 +125,10 @@ def _looks_wide(frame: pl.DataFrame, columns: Mapping[str, str]) -> bool:
     others = [name for name in frame.columns if name != date]
     if date is None or len(others) < 2:
         return False  # one unnamed value column may be a close or a ticker: not guessed
-    if any(_find_alias([name], field) for name in others for field in PRICE_FIELDS):
+    # tickers such as LOW or DAY spell a price field; several such columns spell a long file
+    # (date, open, high, low, volume) that lacks its close
+    spelled = sum(any(_find_alias([name], f) for f in PRICE_FIELDS) for name in others)
+    if spelled >= 2 and 2 * spelled >= len(others):
         return False
     return all(frame.schema[name].is_numeric() for name in others)
 
@@ -138,14 +144,26 @@ def _melt_wide(frame: pl.DataFrame, columns: Mapping[str, str], *, strict: bool)
     tickers = [name for name in frame.columns if name != date]
     if not tickers:
         raise DataError("the wide price file has a date column but no ticker columns")
+    clashing = [name for name in tickers if name.lower().strip() in ("ticker", "close", "date")]
+    if clashing:
+        raise DataError(
+            f"a wide file has one column of closes per ticker, but this one has column(s) "
+            f"{clashing}: it looks like a long file (a row per ticker and date); "
+            "read it with --layout long (layout='long')"
+        )
     log.info("wide layout: %d ticker column(s) of closes beside %r", len(tickers), date)
     # string values under an explicit layout, so a non-numeric cell is reported by name later
     value_type = pl.String if strict else pl.Float64
-    return (
+    long = (
         frame.with_columns(pl.col(tickers).cast(value_type))
         .unpivot(index=date, on=tickers, variable_name="ticker", value_name="close")
         .rename({date: "date"})
+        .with_row_index("row")
     )
+    # empty cells after a ticker's last close mean it stopped trading (delisted, merged):
+    # no rows, rather than a gap that would drop the ticker and bias the panel to survivors
+    last = pl.col("row").filter(pl.col("close").is_not_null()).max().over("ticker")
+    return long.filter(pl.col("row") <= last).drop("row")
 
 
 def _standardise_columns(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:
@@ -181,6 +199,19 @@ def _standardise_columns(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.
             "columns={'date': 'YourColumn'} (CLI: --column date=YourColumn)"
         )
     out = frame.select([pl.col(source).alias(field) for field, source in chosen.items()])
+    unused = [
+        name
+        for name in frame.columns
+        if name not in chosen.values() and frame.schema[name].is_numeric()
+    ]
+    if "ticker" not in chosen and len(unused) >= 2:
+        log.warning(
+            "reading one series from %r and ignoring %d other numeric column(s) (%s); if each "
+            "column holds one ticker's closes, read the file with --layout wide",
+            chosen["close"],
+            len(unused),
+            ", ".join(unused[:5]) + (" ..." if len(unused) > 5 else ""),
+        )
     if "ticker" not in chosen:
         out = out.with_columns(pl.lit(SINGLE_SERIES_TICKER).alias("ticker"))
     ordered = [field for field in PRICE_FIELDS if field in out.columns]

@@ -9,6 +9,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from deepfin.metrics.regression import checked_series
+from deepfin.metrics.significance import newey_west_variance
 
 
 def _grouped_pearson(
@@ -80,8 +81,12 @@ def cross_sectional_ic(
     return {"date": unique_dates[keep], "ic": ic[keep], "rank_ic": rank_ic[keep]}
 
 
-def ic_summary(ic_series: npt.ArrayLike) -> dict[str, float]:
-    """Mean, std, t-stat and ICIR of a daily IC series (Qlib's IC/ICIR, or Rank IC/Rank ICIR)."""
+def ic_summary(ic_series: npt.ArrayLike, *, horizon: int = 1) -> dict[str, float]:
+    """Mean, std, t-stat and ICIR of a daily IC series (Qlib's IC/ICIR, or Rank IC/Rank ICIR).
+
+    With `horizon` > 1 the daily ICs share overlapping outcomes, so the t-stat uses a
+    Newey-West variance with horizon - 1 lags instead of treating the days as independent.
+    """
     (ic_v,) = checked_series(ic_series=ic_series)
     n_days = ic_v.size
     if n_days < 2:
@@ -93,10 +98,13 @@ def ic_summary(ic_series: npt.ArrayLike) -> dict[str, float]:
     else:
         # identical IC every day: the ratio is unbounded in the sign of the mean
         icir = 0.0 if ic_mean == 0.0 else math.copysign(math.inf, ic_mean)
+    t_stat = icir * math.sqrt(n_days)
+    if horizon > 1 and ic_std > 0.0:
+        t_stat = ic_mean / math.sqrt(newey_west_variance(ic_v, lags=horizon - 1) / n_days)
     return {
         "mean": ic_mean,
         "std": ic_std,
-        "t_stat": icir * math.sqrt(n_days),
+        "t_stat": t_stat,
         "icir": icir,
         "n_days": float(n_days),
     }
@@ -108,6 +116,7 @@ def panel_ic_metrics(
     actual_return: npt.ArrayLike,
     forecast_return: npt.ArrayLike,
     min_names: int = 5,
+    horizon: int = 1,
 ) -> dict[str, float]:
     """IC, ICIR, Rank IC and Rank ICIR (with std and t-stat) of a (date, ticker) panel."""
     daily = cross_sectional_ic(dates, actual_return, forecast_return, min_names=min_names)
@@ -118,8 +127,8 @@ def panel_ic_metrics(
             "actual and forecast returns; the panel needs at least min_names tickers per date "
             "on 2 or more dates. Add tickers or lower min_names."
         )
-    ic = ic_summary(daily["ic"])
-    rank_ic = ic_summary(daily["rank_ic"])
+    ic = ic_summary(daily["ic"], horizon=horizon)
+    rank_ic = ic_summary(daily["rank_ic"], horizon=horizon)
     return {
         "ic_mean": ic["mean"],
         "ic_std": ic["std"],

@@ -18,8 +18,9 @@ from deepfin.tasks.forecasting.evaluation import (
     ALWAYS_UP,
     HEADLINE_METRICS,
     REFERENCES,
+    caption_for,
+    excluded_note,
     primary_rmse,
-    table_caption,
 )
 
 REPORT = "report.html"
@@ -48,6 +49,8 @@ def verdict(model: str, metrics: dict[str, dict[str, Any]]) -> str:
     """Whether the model beat the naive forecast on returns, how surely, and its references."""
     if model == "naive":
         return "naive is the random walk: the benchmark itself"
+    if "naive" not in metrics:
+        return f"{model}: the naive forecast is not in this table, so there is no verdict"
     row, naive = metrics[model], metrics["naive"]
     error, naive_error = primary_rmse(row), primary_rmse(naive)
     p_value = row.get("dm_p_value")
@@ -220,14 +223,13 @@ def build_report(run_dir: Path | str) -> Path:
         )
     baselines = ("linear", "naive", *REFERENCES)
     models = [name for name in metrics if name not in baselines] or list(metrics)[:1]
-    panel = any("ic_mean" in row for row in metrics.values())
+    judged = [name for name in dict.fromkeys([*models, "linear"]) if name != "naive"]
     sections = [
         Section(
             "Summary",
-            notes=[verdict(name, metrics) for name in models if name != "naive"]
-            + [verdict("linear", metrics)]
+            notes=[verdict(name, metrics) for name in judged]
             + _scored_notes(_read_json(run_dir / "run.json"), metrics),
-            tables=[Table(f"Test-period metrics. {table_caption(panel)}", metrics_rows(metrics))],
+            tables=[Table(f"Test-period metrics. {caption_for(metrics)}", metrics_rows(metrics))],
         )
     ]
     predictions_path = run_dir / "predictions.parquet"
@@ -278,15 +280,10 @@ def _scored_notes(run: dict[str, Any] | None, metrics: dict[str, dict[str, Any]]
     notes = [
         f"{part}: rows {dates}" + (f"; forecasts made {scored[part]}" if part in scored else "")
         for part, dates in run.get("split", {}).items()
+        if isinstance(dates, str)  # a backtest's run.json holds split settings, not dates
     ]
-    excluded = next((row.get("n_excluded") for row in metrics.values() if "n_excluded" in row), 0)
-    if excluded:
-        notes.append(
-            f"{excluded:.0f} test forecast(s) whose outcome spans a one-day move beyond "
-            "max_abs_log_return are left out of the metrics (suspect ticks or unadjusted "
-            "splits); they are in predictions.parquet, flagged suspect_outcome."
-        )
-    return notes
+    excluded = excluded_note(metrics)
+    return [*notes, excluded] if excluded else notes
 
 
 def _backtest_section(run_dir: Path, backtest: dict[str, Any]) -> Section:
@@ -341,14 +338,14 @@ def build_compare_report(compare_dir: Path | str) -> Path:
         Section(
             "Leaderboard",
             notes=[
-                *_scored_notes(board_json, {}),
+                *_scored_notes(board_json, {row["model"]: row for row in board.to_dicts()}),
                 "Every model is fitted on the same split; each model's own run folder (and "
                 "report) is in the sub-folder of its name.",
             ],
             tables=[
                 Table(
                     "Test-period metrics, best return RMSE first. "
-                    + table_caption(board["ic_mean"].null_count() < board.height),
+                    + caption_for({row["model"]: row for row in board.to_dicts()}),
                     board.to_dicts(),
                 )
             ],

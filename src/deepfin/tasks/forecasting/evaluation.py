@@ -49,12 +49,17 @@ HEADLINE_METRICS = (
 )
 
 
-def table_caption(panel: bool) -> str:
-    """What each column of a metrics table is computed on."""
+def table_caption(panel: bool, *, several_tickers: bool | None = None) -> str:
+    """What each column of a metrics table is computed on.
+
+    `panel`: IC and factor rows are shown; `several_tickers` (default: `panel`): the DM test
+    takes one observation per date.
+    """
+    several = panel if several_tickers is None else several_tickers
     test = (
-        "on a panel, one observation per date: the cross-sectional mean loss differential, "
-        "Newey-West variance"
-        if panel
+        "with several tickers, one observation per date: the cross-sectional mean loss "
+        "differential, Newey-West variance"
+        if several
         else "Harvey-Leybourne-Newbold corrected"
     )
     parts = [
@@ -114,19 +119,26 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
     actual_return = scored["actual_log_return"].to_numpy()
     dates = scored["date"].to_numpy()
     panel = is_panel(scored)
-    common = {"n": float(scored.height), "n_dates": float(scored["date"].n_unique())}
-    common["n_excluded"] = float(n_excluded)
+    n_tickers = scored["ticker"].n_unique()
+    common = {
+        "n": float(scored.height),
+        "n_dates": float(scored["date"].n_unique()),
+        "n_tickers": float(n_tickers),
+        "n_excluded": float(n_excluded),
+    }
     metrics: dict[str, Any] = {}
     for name in models:
         forecast_return = scored[f"{name}_log_return"].to_numpy()
         row: dict[str, float | None] = {}
-        row |= return_metrics(actual_return, forecast_return, dates, horizon=horizon, panel=panel)
+        row |= return_metrics(
+            actual_return, forecast_return, dates, horizon=horizon, panel=n_tickers > 1
+        )
         row |= price_metrics(scored["actual_price"].to_numpy(), scored[f"{name}_price"].to_numpy())
         if name == "naive":
             # the benchmark against itself: no direction, and nothing to test
             row |= {"directional_accuracy": None, "dm_statistic": None, "dm_p_value": None}
         elif panel:
-            row |= _ic_metrics(dates, actual_return, forecast_return, name)
+            row |= _ic_metrics(dates, actual_return, forecast_return, name, horizon)
         metrics[name] = row | common
     moved = actual_return != 0
     up_share = float((actual_return[moved] > 0).mean()) if moved.any() else None
@@ -139,7 +151,7 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
                 continue
             metrics[name] = {
                 "directional_accuracy": directional_accuracy(actual_return[known], signal[known]),
-                **_ic_metrics(dates[known], actual_return[known], signal[known], name),
+                **_ic_metrics(dates[known], actual_return[known], signal[known], name, horizon),
             } | common
     return metrics
 
@@ -151,14 +163,22 @@ def return_metrics(
     *,
     horizon: int,
     panel: bool,
-) -> dict[str, float]:
-    """Errors, hit rate, R² against naive and Diebold-Mariano against naive, on log returns."""
+) -> dict[str, float | None]:
+    """Errors, hit rate, R² against naive and Diebold-Mariano against naive, on log returns.
+
+    `panel`: more than one ticker, so the test takes one observation per date.
+    """
     actual, forecast = checked_series(actual_return=actual_return, forecast_return=forecast_return)
     naive = np.zeros_like(actual)  # tomorrow's price is today's: a zero return
-    if panel:
-        dm = panel_diebold_mariano(dates, actual, forecast, naive, horizon=horizon)
-    else:
-        dm = diebold_mariano(actual, forecast, naive, horizon=horizon)
+    dm: dict[str, float | None] = {"statistic": None, "p_value": None}
+    try:
+        if panel:
+            dm |= panel_diebold_mariano(dates, actual, forecast, naive, horizon=horizon)
+        else:
+            dm |= diebold_mariano(actual, forecast, naive, horizon=horizon)
+    except ValueError as error:
+        # too few dates for a test (a short fold): the errors still stand, untested
+        log.info("no Diebold-Mariano test: %s", error)
     return {
         "return_rmse": root_mean_squared_error(actual, forecast),
         "return_mae": mean_absolute_error(actual, forecast),
@@ -179,14 +199,35 @@ def price_metrics(actual_price: np.ndarray, forecast_price: np.ndarray) -> dict[
 
 
 def _ic_metrics(
-    dates: np.ndarray, actual_return: np.ndarray, signal: np.ndarray, name: str
+    dates: np.ndarray, actual_return: np.ndarray, signal: np.ndarray, name: str, horizon: int
 ) -> dict[str, float]:
     try:
-        return panel_ic_metrics(dates=dates, actual_return=actual_return, forecast_return=signal)
+        return panel_ic_metrics(
+            dates=dates, actual_return=actual_return, forecast_return=signal, horizon=horizon
+        )
     except ValueError as error:
         # too few dates with enough names: the other metrics still stand
         log.warning("%s: no IC reported (%s)", name, error)
         return {}
+
+
+def excluded_note(metrics: dict[str, dict[str, Any]]) -> str | None:
+    """A sentence on the test forecasts left out of the metrics as suspect jumps, if any."""
+    excluded = max((row.get("n_excluded") or 0 for row in metrics.values()), default=0)
+    if not excluded:
+        return None
+    return (
+        f"{excluded:.0f} test forecast(s) whose outcome spans a one-day move beyond "
+        "max_abs_log_return are left out of the metrics (suspect ticks or unadjusted splits); "
+        "they are in predictions.parquet, flagged suspect_outcome."
+    )
+
+
+def caption_for(metrics: dict[str, dict[str, Any]]) -> str:
+    """The caption of a metrics table of these rows."""
+    panel = any(row.get("ic_mean") is not None for row in metrics.values())
+    tickers = max((row.get("n_tickers") or 1 for row in metrics.values()), default=1)
+    return table_caption(panel, several_tickers=tickers > 1)
 
 
 def primary_rmse(row: dict[str, Any]) -> float | None:

@@ -120,6 +120,7 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
     split = split_run_data(frame, config)
     rows: list[dict[str, Any]] = []
     references: dict[str, dict[str, Any]] = {}
+    baselines: dict[str, dict[str, Any]] = {}
     scored: dict[str, str] = {}
     for name in models:
         model_config = dataclasses.replace(config.forecast, model=name)
@@ -130,6 +131,7 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
         metrics = forecaster.metrics_[name]
         # every model sees the same test rows, so the reference rows are the same in each run
         references = {r: forecaster.metrics_[r] for r in REFERENCES if r in forecaster.metrics_}
+        baselines = {b: forecaster.metrics_[b] for b in ("linear", "naive")}
         scored = forecaster.scored_
         rows.append(
             {
@@ -137,14 +139,19 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
                 **{column: metrics.get(column) for column in HEADLINE_METRICS},
                 "epochs": len(forecaster.history_.epochs),
                 "seconds": time.perf_counter() - began,
-                "n": metrics["n"],
+                **_counts(metrics),
             }
         )
+    # every leaderboard shows the baselines, fitted beside each model on the same rows
+    for name in ("linear", "naive"):
+        if name not in models and baselines:
+            rows.append({"model": name, **{c: baselines[name].get(c) for c in HEADLINE_METRICS}})
+            rows[-1] |= {"epochs": None, "seconds": None} | _counts(baselines[name])
     # judged and ranked on the target: the return error, free of each ticker's price level
     rows.sort(key=lambda row: (row["return_rmse"] is None, primary_rmse(row) or 0.0))
     for name, metrics in references.items():
         rows.append({"model": name, **{c: metrics.get(c) for c in HEADLINE_METRICS}})
-        rows[-1] |= {"epochs": None, "seconds": None, "n": metrics["n"]}
+        rows[-1] |= {"epochs": None, "seconds": None} | _counts(metrics)
     board = pl.DataFrame(rows, infer_schema_length=None)
     board.write_csv(run_dir / "leaderboard.csv")
     write_json(run_dir / CONFIG, {**run_header("compare"), **config.to_dict(), "models": models})
@@ -155,12 +162,23 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
     return board
 
 
+def _counts(metrics: dict[str, Any]) -> dict[str, Any]:
+    """How many forecasts were scored, on how many tickers, and how many were left out."""
+    return {key: metrics.get(key) for key in ("n", "n_tickers", "n_excluded")}
+
+
 def run_backtest(
     config: RunConfig, *, models: list[str], strategy: BacktestConfig, run_dir: Path
 ) -> dict[str, Any]:
     """Walk-forward forecasts of every model, traded with costs; all saved into `run_dir`."""
     frame = load_run_data(config.data)
     config = dataclasses.replace(config, forecast=usable_features(config.forecast, frame))
+    calendar = frame["date"].unique().sort()
+    first_test = calendar[int(calendar.len() * (1 - config.walk_forward.test_fraction))]
+    # before any fold trains: the outcomes the folds will be scored on must be trustworthy
+    Forecaster.from_config(config.forecast, config.training).check_outcomes(
+        frame.filter(pl.col("date") >= first_test), part="walk-forward test"
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     panel = frame["ticker"].n_unique() > 1
     if panel and strategy.top_k is None and strategy.top_fraction is None:
@@ -214,10 +232,9 @@ def run_backtest(
         f"{strategy.cost_bps:g} bps per unit traded. "
         + (
             "A long/short book is self-financing, so it is judged against cash (a zero "
-            "return): its own Sharpe ratio is the test. The benchmark rows, "
-            + ("the equal-weight universe" if panel else "buy-and-hold")
-            + ", are context only."
-            if long_short
+            "return): its own Sharpe ratio is the test. The benchmark rows, the equal-weight "
+            "universe, are context only."
+            if long_short and panel
             else "Benchmark: " + ("the equal-weight universe." if panel else "buy-and-hold.")
         )
     )

@@ -1,0 +1,1 @@
+"""Run folders: their format and how to open one of any task."""

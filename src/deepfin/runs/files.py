@@ -1,0 +1,87 @@
+"""The run-folder format: file names, the header every config.json starts with, atomic writes.
+
+A run folder is plain files: JSON, CSV, Parquet and safetensors. Nothing is pickled, and
+loading a run executes no code from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from deepfin import __version__
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+PREPROCESS = "preprocess.json"
+HISTORY = "history.csv"
+TRAINING = "training.json"
+METRICS = "metrics.json"
+PREDICTIONS = "predictions.parquet"
+RUN = "run.json"
+REPORT = "report.html"
+
+
+def run_header(task: str) -> dict[str, Any]:
+    """What every config.json begins with: the task that wrote it and the format's version."""
+    return {"task": task, "format_version": FORMAT_VERSION, "deepfin_version": __version__}
+
+
+def read_task(run_dir: Path) -> str:
+    """The task that wrote a run folder, from its config.json."""
+    config = read_json(Path(run_dir) / CONFIG)
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(task, str):
+        raise FileNotFoundError(
+            f"{Path(run_dir) / CONFIG} names no task; is {run_dir} a deepfin run folder?"
+        )
+    return task
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats by None so the JSON is standard (no NaN / Infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically: a crash never leaves half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(_json_safe(payload), indent=2, default=str) + "\n")
+    os.replace(partial, path)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file of a run folder, saying which file is missing if it is."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing; is {path.parent} a deepfin run folder (written by save)?"
+        )
+    return json.loads(path.read_text())
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write safetensors atomically."""
+    partial = path.with_name(path.name + ".partial")
+    save_file({name: value.detach().cpu().clone() for name, value in tensors.items()}, partial)
+    os.replace(partial, path)
+
+
+def read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under `prefix.` in a safetensors file, prefix removed; runs no code."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; the run folder has no weights")
+    start = len(prefix) + 1
+    return {k[start:]: v for k, v in load_file(path).items() if k.startswith(prefix + ".")}
