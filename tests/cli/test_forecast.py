@@ -302,3 +302,45 @@ def test_a_long_short_panel_book_is_judged_against_cash_and_factors_trade_too(tm
     assert "judged against cash" in backtest["description"]
     assert "context only" in backtest["description"]
     assert {"linear", "reversal", "momentum_20", "benchmark"} == set(backtest["stats"])
+
+
+def test_compare_without_baselines_still_shows_them_and_a_verdict(tmp_path):
+    data = wide_closes(tmp_path / "closes.csv", n_days=500)
+    result = invoke(
+        "compare", "--data", str(data), "--models", "linear", "--no-progress", "--no-report",
+        "--run-dir", str(tmp_path / "cmp"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    board = pl.read_csv(tmp_path / "cmp" / "leaderboard.csv")
+    assert {"linear", "naive", "always_up", "reversal"} <= set(board["model"])
+    assert "linear does not beat" in result.output or "linear has a lower" in result.output
+    assert (board.filter(pl.col("model") == "linear")["n_tickers"] == 6).all()
+
+
+def test_a_crash_is_counted_out_loud_and_predict_reads_a_wide_file(tmp_path):
+    path = wide_closes(tmp_path / "closes.csv", n_days=500)
+    frame = pl.read_csv(path)
+    crashed = frame["TK0.L"].to_numpy().copy()
+    crashed[490:] *= 0.4  # a -60 % day inside the scored test period
+    frame.with_columns(pl.Series("TK0.L", crashed)).write_csv(path)
+    run_dir = tmp_path / "run"
+    result = invoke(
+        "forecast", "--data", str(path), "--model", "linear", "--no-progress", "--no-report",
+        "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 test forecast(s) whose outcome spans a one-day move" in result.output
+    result = invoke("predict", "--run", str(run_dir), "--data", str(path), "--layout", "wide")
+    assert result.exit_code == 0, result.output
+    assert pl.read_csv(run_dir / "forecasts.csv")["ticker"].n_unique() == 6
+
+
+def test_backtest_checks_outcomes_before_training_and_takes_the_bound(tmp_path):
+    data = wide_closes(tmp_path / "wild.csv", scale=1.0)
+    args = ["backtest", "--data", str(data), "--models", "linear", "--top-k", "2",
+            "--strategy", "long_flat", "--no-progress", "--no-report"]  # fmt: skip
+    result = invoke(*args, "--run-dir", str(tmp_path / "a"))
+    assert result.exit_code == 2 and "--max-abs-log-return" in result.output
+    assert not (tmp_path / "a" / "predictions.parquet").exists()
+    result = invoke(*args, "--max-abs-log-return", "9", "--run-dir", str(tmp_path / "b"))
+    assert result.exit_code == 0, result.output

@@ -341,3 +341,47 @@ def _looks_wide_for(path: Path) -> bool:
     except DataError:
         return False
     return True
+
+
+def test_wide_files_from_pandas_and_with_tickers_spelled_like_price_fields(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2021-01-04", periods=30, freq="B")
+    closes = pd.DataFrame(
+        20 * np.exp(np.cumsum(0.01 * rng.standard_normal((30, 5)), axis=0)),
+        index=dates,
+        columns=["LOW", "DAY", "KO", "PG", "XOM"],  # Lowe's, Dayforce spell price fields
+    )
+    closes.to_csv(tmp_path / "index.csv")  # the date index gets an empty header
+    closes.to_parquet(tmp_path / "index.parquet")  # ... or __index_level_0__
+    for name in ("index.csv", "index.parquet"):
+        frame = read_prices(tmp_path / name)
+        assert frame["ticker"].unique().sort().to_list() == ["DAY", "KO", "LOW", "PG", "XOM"]
+    renamed = closes.rename_axis("Dt").reset_index()
+    renamed.to_csv(tmp_path / "dt.csv", index=False)
+    frame = read_prices(tmp_path / "dt.csv", columns={"date": "Dt"})
+    assert frame.height == 150
+
+
+def test_a_long_file_read_as_wide_is_refused_and_one_series_beside_others_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    long = pl.DataFrame({"date": ["2021-01-04"], "close": [1.0], "AAA": [2.0], "BBB": [3.0]})
+    with pytest.raises(DataError, match=r"column\(s\) \['close'\].*--layout long"):
+        read_prices(long, layout="wide")
+    with caplog.at_level(logging.WARNING, logger="deepfin.data.io"):
+        read_prices(long)
+    assert "ignoring 2 other numeric column(s) (AAA, BBB)" in caplog.text
+    assert "--layout wide" in caplog.text
+
+
+def test_a_delisted_ticker_ends_with_its_last_close_instead_of_being_dropped() -> None:
+    frame = pl.DataFrame(
+        {
+            "Date": [f"2021-01-{day:02d}" for day in range(4, 24)],
+            "STAYS": [10.0 + i for i in range(20)],
+            "GOES": [5.0 + i for i in range(8)] + [None] * 12,  # delisted after 8 days
+        }
+    )
+    prices = read_prices(frame)
+    counts = dict(prices.group_by("ticker").len().iter_rows())
+    assert counts == {"STAYS": 20, "GOES": 8}

@@ -66,7 +66,7 @@ def test_a_folder_of_several_models_or_none_says_what_to_open(tmp_path):
     (tmp_path / "compare" / "config.json").write_text(json.dumps({"task": "compare"}))
     with pytest.raises(FileNotFoundError, match=r"several models.*<model>/"):
         load_run(tmp_path / "compare")
-    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json is missing"):
         read_task(tmp_path / "nothing")
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "config.json").write_text("[1, 2]")

@@ -18,8 +18,8 @@ NUMERIC_FIELDS = ("open", "high", "low", "close", "volume")
 # First match wins: an adjusted close is preferred to the raw close because splits and
 # dividends otherwise show up as fake returns.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    # the last two: a pandas index written to Parquet, and to CSV (an empty header)
-    "date": ("date", "datetime", "timestamp", "time", "day", "__index_level_0__", ""),
+    # a pandas index written to Parquet, and to CSV (an empty header), before weaker spellings
+    "date": ("date", "datetime", "timestamp", "__index_level_0__", "", "time", "day"),
     "ticker": ("ticker", "name", "symbol", "asset", "instrument", "code", "permno"),
     "close": ("adj close", "adj_close", "adjclose", "adjusted_close", "close", "price", "last"),
     "open": ("open",),
@@ -125,6 +125,8 @@ def _looks_wide(frame: pl.DataFrame, columns: Mapping[str, str]) -> bool:
     others = [name for name in frame.columns if name != date]
     if date is None or len(others) < 2:
         return False  # one unnamed value column may be a close or a ticker: not guessed
+    if _find_alias(others, "close") or _find_alias(others, "ticker"):
+        return False  # a long file's columns
     # tickers such as LOW or DAY spell a price field; several such columns spell a long file
     # (date, open, high, low, volume) that lacks its close
     spelled = sum(any(_find_alias([name], f) for f in PRICE_FIELDS) for name in others)

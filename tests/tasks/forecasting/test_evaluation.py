@@ -143,3 +143,36 @@ def test_suspect_outcomes_are_left_out_of_every_metric_and_counted():
     assert metrics["naive"]["return_rmse"] == pytest.approx(np.sqrt(np.mean(clean**2)))
     assert metrics["m"]["n"] == 99 and metrics["m"]["n_excluded"] == 1
     assert table["suspect_outcome"].sum() == 1  # still in the table, flagged
+
+
+def test_two_tickers_are_tested_one_date_at_a_time_and_a_too_short_table_goes_untested():
+    rng = np.random.default_rng(5)
+    actual = rng.normal(0, 0.01, (40, 2))
+    forecast = 0.3 * actual + rng.normal(0, 0.01, actual.shape)
+    table = table_from(
+        actual.ravel(), {"m": forecast.ravel()}, close=np.full(80, 9.0), tickers=["A", "B"],
+        n_dates=40,
+    )  # fmt: skip
+    metrics = score_predictions(table, ["m"], horizon=1)["m"]
+    expected = panel_diebold_mariano(
+        table["date"].to_numpy(), actual.ravel(), forecast.ravel(), np.zeros(80)
+    )
+    assert metrics["dm_p_value"] == pytest.approx(expected["p_value"])
+    short = table.head(4)  # two dates: no test, but the errors stand
+    metrics = score_predictions(short, ["m"], horizon=1)["m"]
+    assert metrics["dm_p_value"] is None and np.isfinite(metrics["return_rmse"])
+
+
+def test_ic_t_stats_of_overlapping_horizons_use_newey_west():
+    from deepfin.metrics.ranking import ic_summary
+    from deepfin.metrics.significance import newey_west_variance
+
+    rng = np.random.default_rng(6)
+    daily = np.convolve(rng.normal(0.02, 0.1, 304), np.ones(5) / 5, mode="valid")  # overlaps
+    plain = ic_summary(daily)
+    overlapping = ic_summary(daily, horizon=5)
+    assert overlapping["t_stat"] == pytest.approx(
+        daily.mean() / np.sqrt(newey_west_variance(daily, lags=4) / daily.size)
+    )
+    assert overlapping["t_stat"] < 0.7 * plain["t_stat"]  # autocorrelated days count for less
+    assert overlapping["icir"] == plain["icir"]
