@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from deepfin.cli import app
 from deepfin.config import load_config
+from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.pipeline import load_run_data, split_run_data
 
 runner = CliRunner()
@@ -48,14 +49,18 @@ def test_forecast_on_built_in_data_then_predict_reproduces_the_run(tmp_path):
     naive_line = next(line for line in result.output.splitlines() if "│ naive" in line)
     assert naive_line.count(" - ") >= 2 and "0.0000 │ 1.0000" not in naive_line
     assert "for always up" in result.output
-    # run.json says which dates were scored: the test part less its warm-up and last outcome
+    # every test date is scored, its warm-up taken from the history before it; only the last
+    # date, whose outcome is not in the data, has no score
     run = json.loads((run_dir / "run.json").read_text())
+    test_days = int(run["split"]["test"].rsplit("(", 1)[1].split()[0])
+    assert saved["date"].min() == split_start(run["split"]["test"])
+    assert saved["date"].n_unique() == test_days - 1
     assert run["scored"]["test"].startswith(str(saved["date"].min()))
-    assert saved["date"].min() > split_start(run["split"]["test"])
 
-    # the test period exactly as the run saw it, as a CSV a user would hand to predict
+    # the test period with its history, as the run saw it: a CSV a user would hand to predict
     config = load_config(None, {"forecast.model": "lstm"})
-    test = split_run_data(load_run_data(config.data), config).test
+    split = split_run_data(load_run_data(config.data), config)
+    test, _ = split.with_history("test", Forecaster.load(run_dir).context_rows)
     test.write_csv(tmp_path / "test.csv")
     out = tmp_path / "forecasts.parquet"
     result = invoke(

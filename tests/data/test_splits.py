@@ -136,3 +136,19 @@ def test_test_start_after_the_last_date() -> None:
         chronological_split(frame, test_start=dt.date(2030, 1, 1))
     with pytest.raises(DataError, match=r"too few"):  # everything would be test
         chronological_split(frame, test_start=dt.date(2000, 1, 1))
+
+
+def test_a_part_with_history_adds_only_earlier_dates_as_input_rows() -> None:
+    frame = calendar_panel(200)
+    split = chronological_split(frame, val_fraction=0.2, test_fraction=0.2, embargo=3)
+    calendar = frame["date"].unique().sort().to_list()
+    test, (first, last) = split.with_history("test", 25)
+    assert (first, last) == (split.test["date"].min(), split.test["date"].max())
+    dates = test["date"].unique().sort().to_list()
+    assert dates[0] == calendar[calendar.index(first) - 25] and dates[-1] == last
+    # the extra rows are exactly the source's rows on the 25 dates before the part
+    assert test.filter(pl.col("date") >= first).equals(split.test)
+    history = test.filter(pl.col("date") < first)
+    assert history["date"].n_unique() == 25
+    val, _ = split.with_history("val", 1_000)  # more history than there is: from the start
+    assert val["date"].min() == calendar[0]

@@ -17,6 +17,24 @@ class Split:
     train: pl.DataFrame
     val: pl.DataFrame | None
     test: pl.DataFrame
+    source: pl.DataFrame | None = None  # the frame that was split: history before each part
+
+    def with_history(self, name: str, rows: int) -> tuple[pl.DataFrame, tuple[dt.date, dt.date]]:
+        """Part `name` preceded by the `rows` dates before it, and the part's first and last date.
+
+        The earlier dates are input history only (feature warm-up and the first lookback), so
+        a part's first windows are scored too; their outcomes all lie inside the part.
+        """
+        part = {"train": self.train, "val": self.val, "test": self.test}[name]
+        if part is None:
+            raise ValueError(f"this split has no {name} part")
+        first, last = part["date"].min(), part["date"].max()
+        if self.source is None or rows <= 0:
+            return part, (first, last)  # type: ignore[return-value]
+        calendar = self.source["date"].unique().sort()
+        start = calendar[max(0, int((calendar < first).sum()) - rows)]
+        extended = self.source.filter(pl.col("date").is_between(start, last))
+        return extended, (first, last)  # type: ignore[return-value]
 
     def describe(self) -> dict[str, str]:
         """First and last date of each part, for logs and reports."""
@@ -69,4 +87,4 @@ def chronological_split(
     if n_val:
         val = frame.filter(pl.col("date").is_between(val_dates[0], val_dates[-1]))
     test = frame.filter(pl.col("date") >= test_first)
-    return Split(train=train, val=val, test=test)
+    return Split(train=train, val=val, test=test, source=frame)

@@ -160,3 +160,23 @@ def test_jumps_are_kept_out_of_training_and_metrics_but_still_forecast(panel):
 def test_unknown_model_is_refused_with_the_choices():
     with pytest.raises(ValueError, match=r"unknown model 'lstmm'.*hybrid"):
         Forecaster(model="lstmm")
+
+
+def test_validation_and_test_windows_take_their_warm_up_from_the_history_before_them(panel):
+    split = chronological_split(panel, val_fraction=0.2, test_fraction=0.2, embargo=1)
+    forecaster = Forecaster(model="linear", lookback=10)
+    val, val_dates = split.with_history("val", forecaster.context_rows)
+    forecaster.fit(split.train, val, val_origins=val_dates)
+    n_val_dates = split.val["date"].n_unique()
+    # "first .. last (N days)": every validation date but the last has a scored window
+    assert forecaster.scored_["val"] == (
+        f"{val_dates[0]} .. {split.val['date'].unique().sort()[-2]} ({n_val_dates - 1} days)"
+    )
+    test, test_dates = split.with_history("test", forecaster.context_rows)
+    forecaster.evaluate(test, origins=test_dates)
+    assert forecaster.predictions_ is not None
+    assert forecaster.predictions_["date"].min() == test_dates[0]
+    # without the history the first lookback + warm-up dates of each part go unscored
+    alone = Forecaster(model="linear", lookback=10).fit(split.train, split.val)
+    lost = alone.context_rows - 2  # the rows before the first complete window
+    assert alone.scored_["val"].endswith(f"({n_val_dates - 1 - lost} days)")

@@ -56,6 +56,13 @@ class _Rows:
         """Windows to learn from: the outcome is known and trustworthy."""
         return self.known & ~self.suspect
 
+    def made_between(self, origins: tuple[dt.date, dt.date] | None) -> np.ndarray:
+        """Per window: made on a date within `origins` (first, last); all when None."""
+        if origins is None:
+            return np.ones(len(self.known), dtype=bool)
+        dates = self.frame["date"].to_numpy()[self.data.ends.numpy()]
+        return (dates >= np.datetime64(origins[0])) & (dates <= np.datetime64(origins[1]))
+
     def scored_dates(self, keep: np.ndarray) -> str:
         """First and last forecast origin among the kept windows, and how many dates."""
         dates = self.frame["date"].gather(self.data.ends.numpy()[keep])
@@ -119,13 +126,16 @@ class Forecaster(Estimator):
         train: PriceSource,
         val: PriceSource | None = None,
         *,
+        val_origins: tuple[dt.date, dt.date] | None = None,
         checkpoint_dir: Path | None = None,
         resume: bool = False,
         warm_start: nn.Module | None = None,
     ) -> Forecaster:
         """Fit scalers on `train` only, then the model; `val` drives early stopping.
 
-        `warm_start`: a model of the same architecture whose weights training starts from.
+        `val_origins` (first, last): validate only on forecasts made on those dates; earlier
+        rows of `val` are then input history. `warm_start`: a model of the same architecture
+        whose weights training starts from.
         """
         cfg = self.config
         train_frame = self._drop_short_tickers(self._featurize(read_prices(train)))
@@ -141,7 +151,7 @@ class Forecaster(Estimator):
             target[known, None], codes[known], tickers
         )
         train_rows = self._rows(train_frame)
-        train_data = _labelled(train_rows)
+        train_data = _labelled(train_rows, train_rows.labelled)
         if len(train_data) == 0:
             raise DataError(
                 "the training period has no window with a trustworthy outcome; "
@@ -151,13 +161,15 @@ class Forecaster(Estimator):
         val_data = None
         if val is not None:
             val_rows = self._rows(self._featurize(read_prices(val)))
-            val_data = _labelled(val_rows)
+            # windows made before the validation dates are history: their inputs only
+            validated = val_rows.labelled & val_rows.made_between(val_origins)
+            val_data = _labelled(val_rows, validated)
             if len(val_data) == 0:
                 raise DataError(
                     "the validation period has no complete window; it needs more than "
                     f"lookback + horizon + warm-up = {self.min_rows} rows per ticker"
                 )
-            self.scored_["val"] = val_rows.scored_dates(val_rows.labelled)
+            self.scored_["val"] = val_rows.scored_dates(validated)
         n_features = train_data.features.shape[1]
         self.linear_ = _fit_linear(train_data, val_data, lookback=cfg.lookback)
         if cfg.model == "linear":  # the baseline just fitted is the model
@@ -187,6 +199,11 @@ class Forecaster(Estimator):
             )
             self.model_.cpu()
         return self
+
+    @property
+    def context_rows(self) -> int:
+        """Dates of history before a forecast origin that its window and features read."""
+        return self.config.lookback + feature_warmup(self.config.features) + 1
 
     @property
     def min_rows(self) -> int:
@@ -322,10 +339,7 @@ class Forecaster(Estimator):
         """
         self.check_is_fitted()
         rows = self._rows(self._featurize(read_prices(test)))
-        keep = rows.known.copy()
-        if origins is not None:
-            dates = rows.frame["date"].to_numpy()[rows.data.ends.numpy()]
-            keep &= (dates >= np.datetime64(origins[0])) & (dates <= np.datetime64(origins[1]))
+        keep = rows.known & rows.made_between(origins)
         if not keep.any():
             raise DataError(
                 f"the test period has no labelled window; it needs at least {self.min_rows} "
@@ -379,8 +393,8 @@ def _suspect_hint(rows: _Rows, bound: float) -> str:
     )
 
 
-def _labelled(rows: _Rows) -> WindowDataset:
-    ends = rows.data.ends[torch.from_numpy(rows.labelled)]
+def _labelled(rows: _Rows, keep: np.ndarray) -> WindowDataset:
+    ends = rows.data.ends[torch.from_numpy(keep)]
     return WindowDataset(rows.data.features, rows.data.targets, ends, lookback=rows.data.lookback)
 
 

@@ -101,9 +101,19 @@ def run_forecast(
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "run.json", {**config.to_dict(), "split": split.describe()})
-    forecaster.fit(split.train, split.val, checkpoint_dir=run_dir / "checkpoint", resume=resume)
+    # validation and test windows take their warm-up from the history before them
+    context = forecaster.context_rows
+    val, val_origins = split.with_history("val", context) if split.val is not None else (None, None)
+    forecaster.fit(
+        split.train,
+        val,
+        val_origins=val_origins,
+        checkpoint_dir=run_dir / "checkpoint",
+        resume=resume,
+    )
     if main_process:
-        forecaster.evaluate(split.test)
+        test, test_origins = split.with_history("test", context)
+        forecaster.evaluate(test, origins=test_origins)
         forecaster.save(run_dir)
         # the rows each part held, and the forecast origins that were actually scored
         write_json(
