@@ -349,3 +349,12 @@ def test_backtest_checks_outcomes_before_training_and_takes_the_bound(tmp_path):
     assert not (tmp_path / "a" / "predictions.parquet").exists()
     result = invoke(*args, "--max-abs-log-return", "9", "--run-dir", str(tmp_path / "b"))
     assert result.exit_code == 0, result.output
+
+
+def test_doctor_says_what_is_installed_and_whether_the_kernels_are_built(monkeypatch):
+    result = invoke("doctor")
+    assert result.exit_code == 0, result.output
+    for text in ("torch", "polars", "fused LSTM/GRU kernels", "compiler", "device", "threads"):
+        assert text in result.output
+    monkeypatch.setenv("DEEPFIN_FUSED_RNN", "0")
+    assert "switched off" in invoke("doctor").output

@@ -170,3 +170,40 @@ def test_cnn_receptive_field_is_exact() -> None:
     with torch.no_grad():
         assert not torch.allclose(model(x), model(inside))
         assert torch.equal(model(x), model(outside))
+
+
+@pytest.mark.parametrize(("name", "params"), ALL_CASES)
+def test_a_row_does_not_depend_on_the_other_rows(name: str, params: dict[str, Any]) -> None:
+    # the fused kernels split a batch's rows between threads: each row must come out the same
+    # alone, in any order, and whatever else shares its batch
+    torch.manual_seed(0)
+    model = make(name, params).eval()
+    batch = windows(48)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            together = model(batch)
+            order = torch.randperm(48)
+            shuffled = model(batch[order])
+            alone = torch.cat([model(batch[i : i + 1]) for i in (0, 17, 47)])
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(shuffled, together[order], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(alone, together[[0, 17, 47]], rtol=1e-5, atol=1e-6)
+
+
+def test_the_contract_holds_on_torchs_own_kernels_too(tmp_path: Path) -> None:
+    # the fused kernels stand in for nn.LSTM/nn.GRU: the same contract without them
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DEEPFIN_FUSED_RNN": "0"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+         "-k", "not torchs_own_kernels"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    assert " passed" in completed.stdout

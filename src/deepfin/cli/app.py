@@ -11,6 +11,7 @@ from deepfin.cli.backtest import backtest
 from deepfin.cli.common import ConsoleHandler
 from deepfin.cli.credit import credit_app
 from deepfin.cli.data import data_app
+from deepfin.cli.doctor import doctor
 from deepfin.cli.forecast import compare, forecast, predict, report_command
 
 app = typer.Typer(help="Deep learning for financial data.", no_args_is_help=True)
@@ -32,5 +33,6 @@ app.command()(compare)
 app.command()(backtest)
 app.command()(predict)
 app.command("report")(report_command)
+app.command()(doctor)
 app.add_typer(data_app, name="data")
 app.add_typer(credit_app, name="credit")

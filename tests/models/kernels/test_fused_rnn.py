@@ -174,3 +174,21 @@ def test_inference_without_autograd_matches_torch(reference, fused, time) -> Non
         expected, got = ref(x), twin(x)
     torch.testing.assert_close(got[0], expected[0], atol=2e-6, rtol=1e-5)
     torch.testing.assert_close(got[1], expected[1], atol=2e-6, rtol=1e-5)
+
+
+def test_the_build_is_keyed_to_the_cpu_and_the_compiler(monkeypatch):
+    from deepfin.models.kernels import fused_rnn
+
+    first = fused_rnn.machine()
+    assert first["cpu"] and first["cpu_flags"] and first["compiler"]
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    other = fused_rnn.machine()
+    assert other["compiler"].endswith("not found") and other["compiler"] != first["compiler"]
+    fused_rnn.build_directory.cache_clear()
+    try:
+        name, _ = fused_rnn.build_directory()
+        monkeypatch.delenv("CXX")
+        fused_rnn.build_directory.cache_clear()
+        assert fused_rnn.build_directory()[0] != name  # another compiler, another library
+    finally:
+        fused_rnn.build_directory.cache_clear()

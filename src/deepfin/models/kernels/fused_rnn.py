@@ -7,6 +7,8 @@ import hashlib
 import importlib.util
 import logging
 import os
+import platform
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -26,8 +28,32 @@ CFLAGS = ("-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp", "-Wno-psab
 ENV_SWITCH = "DEEPFIN_FUSED_RNN"
 
 
+def machine() -> dict[str, str]:
+    """What a build is specific to: the CPU (architecture and instruction sets) and compiler."""
+    flags = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):  # x86, then ARM
+                flags = line.split(":", 1)[1].strip()
+                break
+    compiler = os.environ.get("CXX", "c++")
+    try:
+        version = subprocess.run(
+            [compiler, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        version = []
+    return {
+        "cpu": platform.machine() or "unknown",
+        "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:12],
+        "compiler": f"{compiler}: {version[0] if version else 'not found'}",
+    }
+
+
+@functools.cache
 def build_directory() -> tuple[str, Path]:
-    """The library's name and folder: a new source, flag set, torch or Python gets a new one."""
+    """The library's name and folder: new source, flags, torch, Python, CPU or compiler: new."""
     key = hashlib.sha256(
         b"\0".join(
             [
@@ -35,12 +61,25 @@ def build_directory() -> tuple[str, Path]:
                 " ".join(CFLAGS).encode(),
                 torch.__version__.encode(),
                 sys.version.encode(),
+                *(value.encode() for value in machine().values()),
             ]
         )
     ).hexdigest()[:16]
     name = f"deepfin_recurrent_{key}"
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch_extensions"
     return name, Path(os.environ.get("TORCH_EXTENSIONS_DIR", cache)) / "deepfin" / name
+
+
+def status() -> dict[str, Any]:
+    """Whether the kernels are switched on and built for this machine, and where; builds nothing."""
+    name, directory = build_directory()
+    built = directory / f"{name}.so"
+    return {
+        "enabled": os.environ.get(ENV_SWITCH, "1") != "0",
+        "built": built.exists(),
+        "library": str(built),
+        **machine(),
+    }
 
 
 @functools.cache
@@ -66,6 +105,11 @@ def extension() -> ModuleType | None:
         # torch looks for the ninja binary on PATH; the pip package puts it beside itself
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
         directory.mkdir(parents=True, exist_ok=True)
+        log.warning(
+            "compiling the fused LSTM/GRU kernels for this CPU (about a minute, once; cached "
+            "in %s)",
+            directory,
+        )
         return cpp_extension.load(
             name=name,
             sources=[str(SOURCE)],
