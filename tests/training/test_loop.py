@@ -513,7 +513,7 @@ def test_resume_refuses_a_checkpoint_whose_files_disagree(tmp_path: Path) -> Non
 
 
 def test_gradients_in_one_buffer_clip_exactly_as_clip_grad_norm() -> None:
-    from deepfin.training.loop import _FlatGradients
+    from deepfin.training.optim import FlatGradients as _FlatGradients
 
     torch.manual_seed(0)
     model, twin = nn.Linear(5, 3), nn.Linear(5, 3)

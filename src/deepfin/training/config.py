@@ -1,0 +1,57 @@
+"""How to train (TrainingConfig) and what training did (History)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+OPTIMIZERS = ("adam", "adamw")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train: optimiser, regularisation, stopping and reproducibility."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0  # decoupled for adamw, coupled (as L2 in the gradient) for adam
+    l1: float = 0.0
+    l2: float = 0.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    patience: int = 5  # epochs without validation improvement before stopping; 0: never stop
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+    bf16: bool = False  # bfloat16 autocast of the forward pass: faster on GPUs with bf16 units
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "l1": self.l1 >= 0,
+            "l2": self.l2 >= 0,
+            "grad_clip": self.grad_clip >= 0,
+            "patience": self.patience >= 0,
+        }
+        bad = [f"{name}={getattr(self, name)}" for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(
+                f"invalid training settings {bad}: epochs and batch_size must be >= 1, "
+                "learning_rate > 0, the rest >= 0"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer '{self.optimizer}'; choose one of {OPTIMIZERS}")
+
+
+@dataclass
+class History:
+    """Per-epoch losses, the epoch whose weights were kept, and why training stopped."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_loss: float = math.inf
+    stopped: str = "completed"  # completed | early_stopping | interrupted
