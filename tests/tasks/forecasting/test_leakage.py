@@ -17,6 +17,7 @@ from deepfin.data.splits import Split, chronological_split
 from deepfin.models import build_model
 from deepfin.models.forecasting.baselines import LinearForecaster
 from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.tasks.forecasting.preprocess import drop_short_tickers, featurize
 
 TICKERS = ("AAA", "BBB", "CCC")
 N_DAYS = 120
@@ -84,7 +85,9 @@ def learn(frame: pl.DataFrame, model: str, horizon: int, per_ticker: bool) -> Le
     split = split_of(frame, horizon)
     fitted = forecaster(model, horizon, per_ticker).fit(split.train, split.val)
     assert fitted.linear_ is not None
-    rows = fitted._rows(fitted._drop_short_tickers(fitted._featurize(read_prices(split.train))))
+    rows = fitted._rows(
+        drop_short_tickers(featurize(read_prices(split.train), fitted.config), fitted.config)
+    )
     data = rows.data
     return Learned(
         feature_scaler=fitted.feature_scaler_.to_dict(),
@@ -191,7 +194,9 @@ def test_training_windows_stay_inside_the_training_period_and_one_ticker() -> No
     for horizon in (1, 3):
         split = split_of(panel(), horizon)
         fitted = forecaster("linear", horizon, per_ticker=False).fit(split.train, split.val)
-        rows = fitted._rows(fitted._drop_short_tickers(fitted._featurize(read_prices(split.train))))
+        rows = fitted._rows(
+            drop_short_tickers(featurize(read_prices(split.train), fitted.config), fitted.config)
+        )
         assert split.val is not None
         train_end, val_start = split.train["date"].max(), split.val["date"].min()
         dates, codes = rows.frame["date"], rows.codes

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,6 @@ from deepfin.config import ForecastConfig
 from deepfin.data.features import (
     DEFAULT_FEATURES,
     FACTORS,
-    add_factors,
-    add_features,
-    add_target,
     feature_warmup,
 )
 from deepfin.data.io import PriceSource, read_prices
@@ -32,44 +27,17 @@ from deepfin.models import MODELS, build_model
 from deepfin.models.forecasting.baselines import LinearForecaster
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
-from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model, predict_batches
+from deepfin.tasks.forecasting.preprocess import drop_short_tickers, featurize, min_rows
+from deepfin.tasks.forecasting.rows import (
+    Rows,
+    fit_linear_baseline,
+    labelled_windows,
+    suspect_hint,
+    ticker_codes,
+)
+from deepfin.training import History, TrainingConfig, fit_model, predict_batches
 
 log = logging.getLogger(__name__)
-
-MIN_PANEL_NAMES = 5
-# ridge penalties tried for the linear baseline; a fair baseline is tuned like the model is
-RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0)
-DEFAULT_RIDGE_ALPHA = 1.0  # tickers per date below which a cross-sectional IC means nothing
-
-
-@dataclass
-class _Rows:
-    """One frame's rows held once: scaled inputs and targets plus the windows over them."""
-
-    frame: pl.DataFrame  # date, ticker, close, future_close, jump_ahead, factor signals per row
-    data: WindowDataset  # every window with complete inputs
-    known: np.ndarray  # per window: its outcome is in the data
-    suspect: np.ndarray  # per window: its outcome spans a one-day move beyond the bad-tick bound
-
-    @property
-    def labelled(self) -> np.ndarray:
-        """Windows to learn from: the outcome is known and trustworthy."""
-        return self.known & ~self.suspect
-
-    def made_between(self, origins: tuple[dt.date, dt.date] | None) -> np.ndarray:
-        """Per window: made on a date within `origins` (first, last); all when None."""
-        if origins is None:
-            return np.ones(len(self.known), dtype=bool)
-        dates = self.frame["date"].to_numpy()[self.data.ends.numpy()]
-        return (dates >= np.datetime64(origins[0])) & (dates <= np.datetime64(origins[1]))
-
-    def scored_dates(self, keep: np.ndarray) -> str:
-        """First and last forecast origin among the kept windows, and how many dates."""
-        dates = self.frame["date"].gather(self.data.ends.numpy()[keep])
-        return f"{dates.min()!s} .. {dates.max()!s} ({dates.n_unique()} days)"
-
-    codes: np.ndarray
-    tickers: list[str]
 
 
 class Forecaster(Estimator):
@@ -138,9 +106,9 @@ class Forecaster(Estimator):
         whose weights training starts from.
         """
         cfg = self.config
-        train_frame = self._drop_short_tickers(self._featurize(read_prices(train)))
+        train_frame = drop_short_tickers(featurize(read_prices(train), self.config), self.config)
         raw_inputs = train_frame.select(cfg.features).to_numpy().astype(np.float64)
-        codes, tickers = _ticker_codes(train_frame)
+        codes, tickers = ticker_codes(train_frame)
         usable = np.isfinite(raw_inputs).all(axis=1)
         self.feature_scaler_ = Scaler(kind=cfg.scaler, per_ticker=cfg.scale_per_ticker).fit(
             raw_inputs[usable], codes[usable], tickers
@@ -151,19 +119,19 @@ class Forecaster(Estimator):
             target[known, None], codes[known], tickers
         )
         train_rows = self._rows(train_frame)
-        train_data = _labelled(train_rows, train_rows.labelled)
+        train_data = labelled_windows(train_rows, train_rows.labelled)
         if len(train_data) == 0:
             raise DataError(
                 "the training period has no window with a trustworthy outcome; "
-                f"{_suspect_hint(train_rows, self.config.max_abs_log_return)}"
+                f"{suspect_hint(train_rows, self.config.max_abs_log_return)}"
             )
         self.scored_ = {"train": train_rows.scored_dates(train_rows.labelled)}
         val_data = None
         if val is not None:
-            val_rows = self._rows(self._featurize(read_prices(val)))
+            val_rows = self._rows(featurize(read_prices(val), self.config))
             # windows made before the validation dates are history: their inputs only
             validated = val_rows.labelled & val_rows.made_between(val_origins)
-            val_data = _labelled(val_rows, validated)
+            val_data = labelled_windows(val_rows, validated)
             if len(val_data) == 0:
                 raise DataError(
                     "the validation period has no complete window; it needs more than "
@@ -171,7 +139,7 @@ class Forecaster(Estimator):
                 )
             self.scored_["val"] = val_rows.scored_dates(validated)
         n_features = train_data.features.shape[1]
-        self.linear_ = _fit_linear(train_data, val_data, lookback=cfg.lookback)
+        self.linear_ = fit_linear_baseline(train_data, val_data, lookback=cfg.lookback)
         if cfg.model == "linear":  # the baseline just fitted is the model
             self.model_ = self.linear_
             return self
@@ -208,23 +176,11 @@ class Forecaster(Estimator):
     @property
     def min_rows(self) -> int:
         """Rows a ticker needs for one labelled window."""
-        return self.config.lookback + self.config.horizon + feature_warmup(self.config.features)
-
-    def _featurize(self, frame: pl.DataFrame) -> pl.DataFrame:
-        cfg = self.config
-        frame = add_features(frame, cfg.features)
-        frame = add_target(
-            frame,
-            horizon=cfg.horizon,
-            target=cfg.target,
-            max_abs_log_return=cfg.max_abs_log_return,
-        )
-        future = pl.col("close").shift(-cfg.horizon).over("ticker").alias("future_close")
-        return add_factors(frame.with_columns(future))
+        return min_rows(self.config)
 
     def check_outcomes(self, frame: PriceSource, *, part: str) -> None:
         """Fail before any training when most outcomes of `part` are suspect jumps."""
-        featurized = self._featurize(read_prices(frame))
+        featurized = featurize(read_prices(frame), self.config)
         known = featurized["target"].is_not_null() & featurized["target"].is_not_nan()
         n_known = int(known.sum())
         n_suspect = int((known & featurized["jump_ahead"]).sum())
@@ -236,30 +192,10 @@ class Forecaster(Estimator):
                 "crypto, penny stocks), raise the bound (CLI: --max-abs-log-return)"
             )
 
-    def _drop_short_tickers(self, frame: pl.DataFrame) -> pl.DataFrame:
-        cfg = self.config
-        counts = frame.group_by("ticker", maintain_order=True).len()
-        short = counts.filter(pl.col("len") < self.min_rows)
-        requirement = (
-            f"need at least {self.min_rows} rows per ticker for lookback={cfg.lookback}, "
-            f"horizon={cfg.horizon} and {feature_warmup(cfg.features)} warm-up rows of features"
-        )
-        if short.height == counts.height:
-            name, rows = short.row(0)
-            raise DataError(f"{requirement}; {name} has {rows}")
-        if short.height:
-            log.warning(
-                "%s; dropping %d ticker(s): %s",
-                requirement,
-                short.height,
-                ", ".join(f"{n} ({r})" for n, r in short.iter_rows()),
-            )
-        return frame.filter(~pl.col("ticker").is_in(short["ticker"].implode()))
-
-    def _rows(self, frame: pl.DataFrame) -> _Rows:
+    def _rows(self, frame: pl.DataFrame) -> Rows:
         """Scale a featurized frame and index its windows."""
         cfg = self.config
-        codes, tickers = _ticker_codes(frame)
+        codes, tickers = ticker_codes(frame)
         inputs = self.feature_scaler_.transform(
             frame.select(cfg.features).to_numpy(), codes, tickers
         )
@@ -279,7 +215,7 @@ class Forecaster(Estimator):
         )
         columns = ["date", "ticker", "close", "future_close", "jump_ahead"]
         columns += [f"{name}_signal" for name in FACTORS]
-        return _Rows(
+        return Rows(
             frame.select(columns),
             data,
             known=np.isfinite(target[ends, 0]),
@@ -289,7 +225,7 @@ class Forecaster(Estimator):
         )
 
     # ------------------------------------------------------------------------- predict
-    def _forecast(self, rows: _Rows, model: nn.Module | None) -> np.ndarray:
+    def _forecast(self, rows: Rows, model: nn.Module | None) -> np.ndarray:
         """Raw forecasts (target units) for every window; `None` means the naive forecast."""
         cfg = self.config
         ends = rows.data.ends.numpy()
@@ -308,7 +244,7 @@ class Forecaster(Estimator):
     def predict(self, frame: PriceSource) -> pl.DataFrame:
         """Forecast `horizon` rows ahead from every complete window, including the latest."""
         self.check_is_fitted()
-        rows = self._rows(self._featurize(read_prices(frame)))
+        rows = self._rows(featurize(read_prices(frame), self.config))
         if len(rows.data) == 0:
             raise DataError(
                 f"no complete window to forecast from; need at least "
@@ -338,7 +274,7 @@ class Forecaster(Estimator):
         `test` then serve as input history only, later ones only to know the outcome.
         """
         self.check_is_fitted()
-        rows = self._rows(self._featurize(read_prices(test)))
+        rows = self._rows(featurize(read_prices(test), self.config))
         keep = rows.known & rows.made_between(origins)
         if not keep.any():
             raise DataError(
@@ -348,7 +284,7 @@ class Forecaster(Estimator):
         if not (keep & ~rows.suspect).any():
             raise DataError(
                 "the test period has no window with a trustworthy outcome; "
-                f"{_suspect_hint(rows, self.config.max_abs_log_return)}"
+                f"{suspect_hint(rows, self.config.max_abs_log_return)}"
             )
         self.scored_["test"] = rows.scored_dates(keep & ~rows.suspect)
         close = rows.frame["close"].to_numpy()[rows.data.ends.numpy()[keep]]
@@ -376,50 +312,3 @@ class Forecaster(Estimator):
         from deepfin.tasks.forecasting.files import load_forecaster
 
         return load_forecaster(Path(run_dir))
-
-
-def _ticker_codes(frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
-    tickers = frame["ticker"].unique(maintain_order=True).to_list()
-    codes = frame["ticker"].cast(pl.Enum(tickers)).to_physical().to_numpy().astype(np.int64)
-    return codes, tickers
-
-
-def _suspect_hint(rows: _Rows, bound: float) -> str:
-    n_suspect, n_known = int((rows.known & rows.suspect).sum()), int(rows.known.sum())
-    return (
-        f"{n_suspect} of its {n_known} outcomes span a one-day move beyond "
-        f"max_abs_log_return={bound:g}. If such moves are real in this data (intraday bars, "
-        "crypto, penny stocks), raise the bound (CLI: --max-abs-log-return)"
-    )
-
-
-def _labelled(rows: _Rows, keep: np.ndarray) -> WindowDataset:
-    ends = rows.data.ends[torch.from_numpy(keep)]
-    return WindowDataset(rows.data.features, rows.data.targets, ends, lookback=rows.data.lookback)
-
-
-def _fit_linear(
-    train: WindowDataset, val: WindowDataset | None, *, lookback: int
-) -> LinearForecaster:
-    """Ridge regression on the window; the penalty is chosen on the validation period."""
-    best: tuple[float, LinearForecaster] | None = None
-    for alpha in RIDGE_ALPHAS if val is not None else (DEFAULT_RIDGE_ALPHA,):
-        linear = build_model(
-            "linear",
-            n_features=train.features.shape[1],
-            lookback=lookback,
-            n_outputs=1,
-            params={"ridge_alpha": alpha},
-        )
-        assert isinstance(linear, LinearForecaster)
-        linear.fit_closed_form(_batches(train))
-        score = evaluate_loss(linear, val, nn.functional.mse_loss) if val is not None else 0.0
-        if best is None or score < best[0]:
-            best = (score, linear)
-    assert best is not None
-    return best[1]
-
-
-def _batches(data: WindowDataset, size: int = 8192) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for start in range(0, len(data), size):
-        yield data.batch(torch.arange(start, min(start + size, len(data))))
