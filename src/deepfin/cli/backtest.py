@@ -15,6 +15,7 @@ from deepfin.cli.common import (
     ConfigOption,
     DataOption,
     FeaturesOption,
+    FfillOption,
     IntOption,
     LayoutOption,
     MaxTickersOption,
@@ -45,6 +46,10 @@ def backtest(
     tickers: TickersOption = None,
     max_tickers: MaxTickersOption = None,
     layout: LayoutOption = None,
+    ffill_limit: FfillOption = None,
+    embargo: Annotated[
+        int | None, typer.Option(help="Days between train, validation and test (default horizon).")
+    ] = None,
     lookback: IntOption = None,
     horizon: IntOption = None,
     features: FeaturesOption = None,
@@ -95,6 +100,8 @@ def backtest(
             "walk_forward.train_days": train_days,
             "walk_forward.val_days": val_days,
             "walk_forward.test_fraction": test_fraction,
+            "walk_forward.embargo": embargo,
+            "data.ffill_limit": ffill_limit,
             "walk_forward.warm_start": warm_start,
             "walk_forward.warm_start_epochs": warm_start_epochs,
         }

@@ -46,6 +46,9 @@ LayoutOption = Annotated[
     str | None,
     typer.Option(help="long, wide (a date column and one column of closes per ticker) or auto."),
 ]
+FfillOption = Annotated[
+    int | None, typer.Option(help="Longest gap of rows forward-filled per ticker.")
+]
 FeaturesOption = Annotated[str | None, typer.Option(help="Comma-separated features.")]
 ProgressOption = Annotated[bool | None, typer.Option("--progress/--no-progress")]
 IntOption = Annotated[int | None, typer.Option()]  # a config value, overridden when given

@@ -16,6 +16,7 @@ from deepfin.cli.common import (
     ConfigOption,
     DataOption,
     FeaturesOption,
+    FfillOption,
     IntOption,
     LayoutOption,
     MaxTickersOption,
@@ -54,6 +55,7 @@ def forecast(
     tickers: TickersOption = None,
     max_tickers: MaxTickersOption = None,
     layout: LayoutOption = None,
+    ffill_limit: FfillOption = None,
     model: Annotated[str | None, typer.Option(help=f"One of {', '.join(FORECAST_MODELS)}.")] = None,
     param: ParamOption = None,
     lookback: IntOption = None,
@@ -80,6 +82,9 @@ def forecast(
     patience: IntOption = None,
     seed: IntOption = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    bf16: Annotated[
+        bool | None, typer.Option("--bf16/--no-bf16", help="bfloat16 autocast of the forward.")
+    ] = None,
     progress: ProgressOption = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<time>-<model>).")
@@ -94,6 +99,7 @@ def forecast(
     try:
         flags = {
             **data_flags(data, column, tickers, max_tickers, layout),
+            "data.ffill_limit": ffill_limit,
             "forecast.model": model,
             "forecast.model_params": {k: parse_value(v) for k, v in pairs(param, "--param").items()}
             or None,
@@ -119,6 +125,7 @@ def forecast(
             "training.patience": patience,
             "training.seed": seed,
             "training.device": device,
+            "training.bf16": bf16,
             "training.progress": progress,
         }
         run_config = build_config(config, flags)

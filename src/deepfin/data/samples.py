@@ -57,9 +57,13 @@ def load_sample(name: str) -> pl.DataFrame:
 
 
 def load_prices(
-    source: str, *, columns: dict[str, str] | None = None, layout: str = "auto"
+    source: str,
+    *,
+    columns: dict[str, str] | None = None,
+    layout: str = "auto",
+    ffill_limit: int = 5,
 ) -> pl.DataFrame:
     """Load a built-in data set by name, or a file by path."""
     if source in SAMPLES:
         return load_sample(source)
-    return read_prices(source, columns=columns, layout=layout)
+    return read_prices(source, columns=columns, layout=layout, ffill_limit=ffill_limit)

@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 
 def load_run_data(config: DataConfig) -> pl.DataFrame:
     """The prices a run uses: the source, narrowed to the chosen tickers."""
-    frame = load_prices(config.source, columns=dict(config.columns) or None, layout=config.layout)
+    frame = load_prices(
+        config.source,
+        columns=dict(config.columns) or None,
+        layout=config.layout,
+        ffill_limit=config.ffill_limit,
+    )
     if config.tickers:
         missing = sorted(set(config.tickers) - set(frame["ticker"].unique().to_list()))
         if missing:
