@@ -127,6 +127,13 @@ def load_config(
     path: Path | str | None = None, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
     """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
+    raw = read_toml(path, overrides)
+    built = build_sections(raw, SECTIONS, source=str(path) if path else "overrides")
+    return RunConfig(**built)
+
+
+def read_toml(path: Path | str | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The TOML file at `path` (or nothing), with `overrides` ({"section.key": value}) on top."""
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -143,18 +150,26 @@ def load_config(
         if not isinstance(target, dict):
             raise ConfigError(f"'{section}' is a value, not a section")
         target[key] = value
-    return _build(raw, source=str(path) if path else "overrides")
+    return raw
 
 
-def _build(raw: dict[str, Any], *, source: str) -> RunConfig:
-    unknown = set(raw) - set(SECTIONS) - {"runs_dir"}
+def build_sections(
+    raw: dict[str, Any],
+    sections: dict[str, type],
+    *,
+    source: str,
+    defaults: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Each section's dataclass from its table (over `defaults`), and `runs_dir`; unknown keys
+    and sections fail by name."""
+    unknown = set(raw) - set(sections) - {"runs_dir"}
     if unknown:
         raise ConfigError(
             f"unknown section(s) {sorted(unknown)} in {source}; the sections are "
-            f"{sorted(SECTIONS)} and the key runs_dir"
+            f"{sorted(sections)} and the key runs_dir"
         )
     built: dict[str, Any] = {}
-    for name, section_class in SECTIONS.items():
+    for name, section_class in sections.items():
         values = raw.get(name, {})
         if not isinstance(values, dict):
             raise ConfigError(f"[{name}] in {source} must be a table of keys")
@@ -167,7 +182,7 @@ def _build(raw: dict[str, Any], *, source: str) -> RunConfig:
         hints = typing.get_type_hints(section_class)
         coerced = {key: _coerce(name, key, value, hints[key]) for key, value in values.items()}
         try:
-            built[name] = section_class(**coerced)
+            built[name] = section_class(**{**(defaults or {}).get(name, {}), **coerced})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"[{name}] in {source}: {error}") from error
     if "runs_dir" in raw:
@@ -176,7 +191,7 @@ def _build(raw: dict[str, Any], *, source: str) -> RunConfig:
                 f"runs_dir = {raw['runs_dir']!r} in {source} has the wrong type; expected str"
             )
         built["runs_dir"] = raw["runs_dir"]
-    return RunConfig(**built)
+    return built
 
 
 def _coerce(section: str, key: str, value: Any, hint: Any) -> Any:
@@ -187,7 +202,8 @@ def _coerce(section: str, key: str, value: Any, hint: Any) -> Any:
         expected = tuple(typing.get_origin(a) or a for a in typing.get_args(hint))
     if expected is tuple and isinstance(value, list | tuple):
         return tuple(value)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+    floats = expected is float or (isinstance(expected, tuple) and float in expected)
+    if floats and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
         raise ConfigError(

@@ -88,3 +88,27 @@ def test_messages_and_paths_are_never_broken_across_lines(loans_csv, tmp_path):
     assert result.exit_code == 2
     line = next(line for line in result.output.splitlines() if line.startswith("error:"))
     assert f"{deep / 'config.json'} is missing" in line  # whole, brackets and all
+
+
+def test_a_toml_config_drives_credit_training_and_flags_override_it(loans_csv, tmp_path):
+    config = tmp_path / "credit.toml"
+    config.write_text(
+        f'[data]\nsource = "{loans_csv}"\ntest_fraction = 0.25\n'
+        '[credit]\nmodel = "logistic"\ntarget = "status"\ndefault_value = "bad"\n'
+        'baselines = []\nsensitive = ["sex"]\n'
+        "[training]\nprogress = false\n"
+    )
+    run = tmp_path / "run"
+    result = invoke("train", "--config", str(config), "--run-dir", str(run), "--seed", "3")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"] == "logistic" and saved["training"]["seed"] == 3
+    assert saved["training"]["batch_size"] == 256  # the credit defaults, not forecasting's
+    assert saved["baselines"] == [] and saved["sensitive"] == ["sex"]
+    split = json.loads((run / "run.json").read_text())["split"]
+    assert "test" in json.dumps(split)
+    config.write_text(config.read_text() + "[credit.extra]\n")
+    result = invoke("train", "--config", str(config), "--run-dir", str(tmp_path / "bad"))
+    assert result.exit_code == 2 and "unknown key(s) ['extra'] in [credit]" in result.output
+    result = invoke("train", "--target", "status")
+    assert result.exit_code == 2 and "no loan table" in result.output

@@ -40,3 +40,28 @@ def test_shared_flags_mean_the_same_in_every_command() -> None:
     # a flag two commands share is declared once (cli/common.py) and so reads the same
     shared = flags("forecast") & flags("compare") & flags("backtest")
     assert {"--data", "--column", "--tickers", "--max-tickers", "--layout", "--seed"} <= shared
+
+
+def test_credit_train_has_a_flag_for_every_field_it_fills() -> None:
+    from deepfin.tasks.credit.config import SECTIONS as CREDIT_SECTIONS
+
+    click_command = typer.main.get_command(app)
+    train = click_command.commands["credit"].commands["train"]  # type: ignore[attr-defined]
+    options = {o for p in train.params for o in (*p.opts, *p.secondary_opts)}
+    spelled = {
+        "source": "--data",
+        "model_params": "--param",
+        "drop": "--drop-column",
+        "allow_columns": "--allow-column",
+        "enabled": "--dp",
+        "epsilon": "--dp-epsilon",
+        "delta": "--dp-delta",
+        "max_grad_norm": "--dp-max-grad-norm",
+    }
+    missing = [
+        f"{section}.{field.name}"
+        for section, section_class in CREDIT_SECTIONS.items()
+        for field in dataclasses.fields(section_class)
+        if spelled.get(field.name, "--" + field.name.replace("_", "-")) not in options
+    ]
+    assert not missing, f"deepfin credit train lacks flags for {missing}"

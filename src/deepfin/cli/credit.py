@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from deepfin.cli.common import USER_ERRORS, console, fail, pairs, parse_value
+from deepfin.cli.common import (
+    USER_ERRORS,
+    ConfigOption,
+    IntOption,
+    ParamOption,
+    ProgressOption,
+    console,
+    fail,
+    pairs,
+    parse_value,
+)
 from deepfin.errors import DataError
 from deepfin.metrics.classification import bin_shares, population_stability_index
 from deepfin.models import TABULAR_MODELS
+from deepfin.tasks.credit.config import load_credit_config
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.credit.files import run_credit
 from deepfin.tasks.forecasting.pipeline import new_run_dir
-from deepfin.training import TrainingConfig
-from deepfin.training.privacy import PrivacyConfig
 
 credit_app = typer.Typer(help="Credit risk: loan-default scoring.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Option(help="Repeat, or separate with commas.")]
@@ -39,11 +50,12 @@ def _names(values: list[str] | None) -> tuple[str, ...]:
 
 @credit_app.command()
 def train(
-    data: Annotated[str, typer.Option("--data", help="CSV or Parquet loan table.")],
-    target: Annotated[str, typer.Option("--target", help="Column that says default.")],
-    model: Annotated[str, typer.Option(help=f"One of {', '.join(TABULAR_MODELS)}.")] = (
-        "ft_transformer"
-    ),
+    config: ConfigOption = None,
+    data: Annotated[str | None, typer.Option("--data", help="CSV or Parquet loan table.")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Column that says default (default: default).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help=f"One of {', '.join(TABULAR_MODELS)}.")] = None,
     default_value: Annotated[
         str | None, typer.Option(help="Target value meaning default (needed unless 0/1).")
     ] = None,
@@ -55,26 +67,36 @@ def train(
     sensitive: Annotated[
         list[str] | None, typer.Option(help="Not a feature; used for the fairness table.")
     ] = None,
-    baselines: Annotated[str, typer.Option(help="Comma-separated; '' for none.")] = (
-        "logistic,lightgbm"
-    ),
-    param: Annotated[list[str] | None, typer.Option(help="Model hyperparameter key=value.")] = None,
-    test_fraction: float = 0.2,
-    val_fraction: float = 0.1,
-    folds: Annotated[int, typer.Option(help="k-fold cross-validation on the training rows.")] = 0,
+    baselines: Annotated[
+        str | None, typer.Option(help="Comma-separated (default logistic,lightgbm); '' for none.")
+    ] = None,
+    param: ParamOption = None,
+    min_category_count: IntOption = None,
+    unknown_categories: Annotated[str | None, typer.Option(help="error or other.")] = None,
+    integrated_gradient_steps: IntOption = None,
+    test_fraction: Annotated[float | None, typer.Option()] = None,
+    val_fraction: Annotated[float | None, typer.Option()] = None,
+    folds: Annotated[
+        int | None, typer.Option(help="k-fold cross-validation on the training rows.")
+    ] = None,
     cutoff: Annotated[float | None, typer.Option(help="Approve below this probability.")] = None,
-    epochs: int = 30,
-    batch_size: int = 256,
-    learning_rate: float = 1e-3,
-    weight_decay: float = 1e-5,
-    patience: int = 5,
-    seed: int = 0,
-    device: str = "auto",
-    dp: Annotated[bool, typer.Option("--dp/--no-dp", help="Train with DP-SGD.")] = False,
-    dp_epsilon: float = 3.0,
-    dp_delta: float = 1e-5,
-    dp_max_grad_norm: float = 5.0,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    epochs: IntOption = None,
+    batch_size: IntOption = None,
+    learning_rate: Annotated[float | None, typer.Option()] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam or adamw.")] = None,
+    weight_decay: Annotated[float | None, typer.Option()] = None,
+    l1: Annotated[float | None, typer.Option()] = None,
+    l2: Annotated[float | None, typer.Option()] = None,
+    grad_clip: Annotated[float | None, typer.Option()] = None,
+    patience: IntOption = None,
+    seed: IntOption = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16")] = None,
+    dp: Annotated[bool | None, typer.Option("--dp/--no-dp", help="Train with DP-SGD.")] = None,
+    dp_epsilon: Annotated[float | None, typer.Option()] = None,
+    dp_delta: Annotated[float | None, typer.Option()] = None,
+    dp_max_grad_norm: Annotated[float | None, typer.Option()] = None,
+    progress: ProgressOption = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Default runs/<time>-credit-<model>.")
     ] = None,
@@ -82,48 +104,74 @@ def train(
     """Train a credit model beside logistic and LightGBM baselines; save a run and report."""
     from deepfin.report.credit import write_credit_report
 
+    def names(values: list[str] | None) -> tuple[str, ...] | None:
+        return _names(values) if values else None
+
+    flags = {
+        "data.source": data,
+        "data.test_fraction": test_fraction,
+        "data.val_fraction": val_fraction,
+        "data.folds": folds,
+        "data.cutoff": cutoff,
+        "credit.model": model,
+        "credit.target": target,
+        "credit.default_value": default_value,
+        "credit.date_col": date_col,
+        "credit.numeric": names(numeric),
+        "credit.categorical": names(categorical),
+        "credit.drop": names(drop_column),
+        "credit.allow_columns": names(allow_column),
+        "credit.sensitive": names(sensitive),
+        "credit.baselines": None if baselines is None else _names([baselines]),
+        "credit.model_params": {k: parse_value(v) for k, v in pairs(param, "--param").items()}
+        or None,
+        "credit.min_category_count": min_category_count,
+        "credit.unknown_categories": unknown_categories,
+        "credit.integrated_gradient_steps": integrated_gradient_steps,
+        "training.epochs": epochs,
+        "training.batch_size": batch_size,
+        "training.learning_rate": learning_rate,
+        "training.optimizer": optimizer,
+        "training.weight_decay": weight_decay,
+        "training.l1": l1,
+        "training.l2": l2,
+        "training.grad_clip": grad_clip,
+        "training.patience": patience,
+        "training.seed": seed,
+        "training.device": device,
+        "training.bf16": bf16,
+        "training.progress": progress,
+        "privacy.enabled": dp,
+        "privacy.epsilon": dp_epsilon,
+        "privacy.delta": dp_delta,
+        "privacy.max_grad_norm": dp_max_grad_norm,
+    }
     try:
+        run = load_credit_config(config, {k: v for k, v in flags.items() if v is not None})
+        privacy = run.privacy.privacy()
         scorer = CreditScorer(
-            model=model,
-            target=target,
-            default_value=default_value,
-            numeric=_names(numeric),
-            categorical=_names(categorical),
-            drop=_names(drop_column),
-            allow_columns=_names(allow_column),
-            sensitive=_names(sensitive),
-            date_col=date_col,
-            baselines=_names([baselines]),
-            model_params={k: parse_value(v) for k, v in pairs(param, "--param").items()},
-            training=TrainingConfig(
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                optimizer="adamw",
-                weight_decay=weight_decay,
-                patience=patience,
-                seed=seed,
-                device=device,
-                progress=progress,
-            ),
-            privacy=PrivacyConfig(dp_epsilon, dp_delta, dp_max_grad_norm) if dp else None,
+            **dataclasses.asdict(run.credit), training=run.training, privacy=privacy
         )
-        folder = run_dir or new_run_dir("runs", f"credit-{model}{'-dp' if dp else ''}")
-        console.print(f"[bold]deepfin credit[/bold] {model} on {data}")
+        model_name = run.credit.model
+        folder = run_dir or new_run_dir(
+            run.runs_dir, f"credit-{model_name}{'-dp' if privacy else ''}"
+        )
+        console.print(f"[bold]deepfin credit[/bold] {model_name} on {escape(run.data.source)}")
         run_credit(
             scorer,
-            data,
+            run.data.source,
             run_dir=folder,
-            test_fraction=test_fraction,
-            val_fraction=val_fraction,
-            seed=seed,
-            folds=folds,
-            cutoff=cutoff,
+            test_fraction=run.data.test_fraction,
+            val_fraction=run.data.val_fraction,
+            seed=run.training.seed,
+            folds=run.data.folds,
+            cutoff=run.data.cutoff,
         )
         report = write_credit_report(scorer, folder / "report.html")
     except USER_ERRORS as error:
         fail(error)
         return
+    model = model_name
     assert scorer.metrics_ is not None
     metrics = scorer.metrics_
     table = Table(title=f"test set ({metrics['models'][model]['n']} rows)")
