@@ -239,6 +239,13 @@ def _example_configs() -> list[Any]:
 
 @pytest.mark.parametrize("path", _example_configs())
 def test_every_example_config_loads(path: Path) -> None:
+    if path.name.startswith("credit"):
+        from deepfin.tasks.credit.config import load_credit_config
+
+        credit = load_credit_config(path).credit
+        unknown = set(credit.model_params) - set(hyperparameters(credit.model))
+        assert not unknown, f"{path.name}: unknown model_params {sorted(unknown)}"
+        return
     config = load_config(path)
     assert isinstance(config, RunConfig)
     # model_params reach build_model only at fit time; catch a misspelt one here

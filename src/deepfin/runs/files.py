@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import torch
 from safetensors.torch import load_file, save_file
 
 from deepfin import __version__
+from deepfin.training.config import History
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -85,3 +88,28 @@ def read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"{path} is missing; the run folder has no weights")
     start = len(prefix) + 1
     return {k[start:]: v for k, v in load_file(path).items() if k.startswith(prefix + ".")}
+
+
+def write_history(run_dir: Path, history: History) -> None:
+    """Losses per epoch (history.csv) and how training ended (training.json)."""
+    summary = {key: value for key, value in asdict(history).items() if key != "epochs"}
+    write_json(run_dir / TRAINING, summary)
+    pl.DataFrame(
+        history.epochs or None, schema=["epoch", "train_loss", "val_loss", "seconds"]
+    ).write_csv(run_dir / HISTORY)
+
+
+def read_history(run_dir: Path) -> History | None:
+    """The training history of a run folder, or None when it has none."""
+    if not (run_dir / HISTORY).exists() or not (run_dir / TRAINING).exists():
+        return None
+    return History(
+        epochs=pl.read_csv(run_dir / HISTORY).to_dicts(), **read_json(run_dir / TRAINING)
+    )
+
+
+def write_results(run_dir: Path, metrics: Any, predictions: pl.DataFrame | None) -> None:
+    """An evaluation's metrics.json and predictions.parquet, when there was one."""
+    if metrics is not None and predictions is not None:
+        write_json(run_dir / METRICS, metrics)
+        predictions.write_parquet(run_dir / PREDICTIONS)

@@ -17,21 +17,22 @@ from deepfin.models import build_tabular_model, model_config
 from deepfin.models.tabular.boosting import LightGBMScorer
 from deepfin.runs.files import (
     CONFIG,
-    HISTORY,
     METRICS,
     PREDICTIONS,
     PREPROCESS,
     RUN,
-    TRAINING,
     WEIGHTS,
+    read_history,
     read_json,
     read_tensors,
     run_header,
+    write_history,
     write_json,
+    write_results,
     write_tensors,
 )
 from deepfin.tasks.credit.estimator import CreditConfig, CreditScorer
-from deepfin.training import History, TrainingConfig
+from deepfin.training import TrainingConfig
 from deepfin.training.privacy import PrivacyConfig
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,8 @@ def save_scorer(scorer: CreditScorer, run_dir: Path) -> Path:
             "privacy": scorer.privacy_,
         },
     )
-    history = scorer.history_
-    summary = {k: v for k, v in dataclasses.asdict(history).items() if k != "epochs"}
-    write_json(run_dir / TRAINING, summary)
-    pl.DataFrame(
-        history.epochs or None, schema=["epoch", "train_loss", "val_loss", "seconds"]
-    ).write_csv(run_dir / HISTORY)
-    if scorer.metrics_ is not None and scorer.predictions_ is not None:
-        write_json(run_dir / METRICS, scorer.metrics_)
-        scorer.predictions_.write_parquet(run_dir / PREDICTIONS)
+    write_history(run_dir, scorer.history_)
+    write_results(run_dir, scorer.metrics_, scorer.predictions_)
     return run_dir
 
 
@@ -120,9 +114,7 @@ def load_scorer(run_dir: Path) -> CreditScorer:
     scorer.cutoff_ = preprocess.get("cutoff")  # absent in run folders of earlier versions
     scorer.excluded_identifiers_ = dict(preprocess["excluded_identifiers"])
     scorer.privacy_ = preprocess.get("privacy")
-    if (run_dir / HISTORY).exists() and (run_dir / TRAINING).exists():
-        epochs = pl.read_csv(run_dir / HISTORY).to_dicts()
-        scorer.history_ = History(epochs=epochs, **read_json(run_dir / TRAINING))
+    scorer.history_ = read_history(run_dir) or scorer.history_
     if (run_dir / METRICS).exists():
         scorer.metrics_ = read_json(run_dir / METRICS)
     if (run_dir / PREDICTIONS).exists():

@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import torch
 from torch import nn
 
@@ -16,16 +15,16 @@ from deepfin.models import DATA_SIZES, build_model, model_config
 from deepfin.models.forecasting.baselines import LinearForecaster
 from deepfin.runs.files import (
     CONFIG,
-    HISTORY,
     METRICS,
-    PREDICTIONS,
     PREPROCESS,
-    TRAINING,
     WEIGHTS,
+    read_history,
     read_json,
     read_tensors,
     run_header,
+    write_history,
     write_json,
+    write_results,
     write_tensors,
 )
 from deepfin.tasks.forecasting.estimator import Forecaster
@@ -58,16 +57,8 @@ def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
             "target_scaler": forecaster.target_scaler_.to_dict(),
         },
     )
-    history = forecaster.history_
-    write_json(
-        run_dir / TRAINING, {k: v for k, v in dataclasses.asdict(history).items() if k != "epochs"}
-    )
-    pl.DataFrame(
-        history.epochs or None, schema=["epoch", "train_loss", "val_loss", "seconds"]
-    ).write_csv(run_dir / HISTORY)
-    if forecaster.metrics_ is not None and forecaster.predictions_ is not None:
-        write_json(run_dir / METRICS, forecaster.metrics_)
-        forecaster.predictions_.write_parquet(run_dir / PREDICTIONS)
+    write_history(run_dir, forecaster.history_)
+    write_results(run_dir, forecaster.metrics_, forecaster.predictions_)
     return run_dir
 
 
@@ -88,9 +79,7 @@ def load_forecaster(run_dir: Path) -> Forecaster:
     preprocess = read_json(run_dir / PREPROCESS)
     forecaster.feature_scaler_ = Scaler.from_dict(preprocess["feature_scaler"])
     forecaster.target_scaler_ = Scaler.from_dict(preprocess["target_scaler"])
-    if (run_dir / HISTORY).exists():
-        summary = read_json(run_dir / TRAINING)
-        forecaster.history_ = History(epochs=pl.read_csv(run_dir / HISTORY).to_dicts(), **summary)
+    forecaster.history_ = read_history(run_dir) or History()
     if (run_dir / METRICS).exists():
         forecaster.metrics_ = read_json(run_dir / METRICS)
     return forecaster
