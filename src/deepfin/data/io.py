@@ -9,24 +9,12 @@ from typing import Any
 
 import polars as pl
 
+from deepfin.data.columns import COLUMN_ALIASES, NUMERIC_FIELDS, PRICE_FIELDS
+from deepfin.data.wide import looks_wide, melt_wide
 from deepfin.errors import DataError
 
 log = logging.getLogger(__name__)
 
-PRICE_FIELDS = ("date", "ticker", "open", "high", "low", "close", "volume")
-NUMERIC_FIELDS = ("open", "high", "low", "close", "volume")
-# First match wins: an adjusted close is preferred to the raw close because splits and
-# dividends otherwise show up as fake returns.
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    # a pandas index written to Parquet, and to CSV (an empty header), before weaker spellings
-    "date": ("date", "datetime", "timestamp", "__index_level_0__", "", "time", "day"),
-    "ticker": ("ticker", "name", "symbol", "asset", "instrument", "code", "permno"),
-    "close": ("adj close", "adj_close", "adjclose", "adjusted_close", "close", "price", "last"),
-    "open": ("open",),
-    "high": ("high",),
-    "low": ("low",),
-    "volume": ("volume", "vol"),
-}
 SINGLE_SERIES_TICKER = "series"
 LAYOUTS = ("auto", "long", "wide")
 
@@ -50,8 +38,8 @@ def read_prices(
         raise DataError(f"unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
     raw = _load_frame(source)
     columns = dict(columns or {})
-    if layout == "wide" or (layout == "auto" and _looks_wide(raw, columns)):
-        raw = _melt_wide(raw, columns, strict=layout == "wide")
+    if layout == "wide" or (layout == "auto" and looks_wide(raw, columns)):
+        raw = melt_wide(raw, columns, strict=layout == "wide")
         columns.pop("date", None)  # the melted frame names it `date`
     frame = _standardise_columns(raw, columns)
     frame = _parse_dates(frame)
@@ -110,62 +98,6 @@ def _read_file(path: Path) -> pl.DataFrame:
         raise DataError(f"{path} has no data: {error}") from error
     except pl.exceptions.ComputeError as error:
         raise DataError(f"could not parse {path}: {error}") from error
-
-
-def _find_alias(names: list[str], field: str) -> str | None:
-    lower = {name.lower().strip(): name for name in names}
-    return next((lower[alias] for alias in COLUMN_ALIASES[field] if alias in lower), None)
-
-
-def _looks_wide(frame: pl.DataFrame, columns: Mapping[str, str]) -> bool:
-    """A date column and only numeric columns that name no price field: one per ticker."""
-    if set(columns) - {"date"}:
-        return False  # the user named long-format roles
-    date = columns.get("date") or _find_alias(frame.columns, "date")
-    others = [name for name in frame.columns if name != date]
-    if date is None or len(others) < 2:
-        return False  # one unnamed value column may be a close or a ticker: not guessed
-    if _find_alias(others, "close") or _find_alias(others, "ticker"):
-        return False  # a long file's columns
-    # tickers such as LOW or DAY spell a price field; several such columns spell a long file
-    # (date, open, high, low, volume) that lacks its close
-    spelled = sum(any(_find_alias([name], f) for f in PRICE_FIELDS) for name in others)
-    if spelled >= 2 and 2 * spelled >= len(others):
-        return False
-    return all(frame.schema[name].is_numeric() for name in others)
-
-
-def _melt_wide(frame: pl.DataFrame, columns: Mapping[str, str], *, strict: bool) -> pl.DataFrame:
-    """A date column and one column of closes per ticker, as a long (date, ticker, close) frame."""
-    date = columns.get("date") or _find_alias(frame.columns, "date")
-    if date is None or date not in frame.columns:
-        raise DataError(
-            f"a wide price file needs a date column; none among {frame.columns[:10]}; "
-            "name it with --column date=YourColumn"
-        )
-    tickers = [name for name in frame.columns if name != date]
-    if not tickers:
-        raise DataError("the wide price file has a date column but no ticker columns")
-    clashing = [name for name in tickers if name.lower().strip() in ("ticker", "close", "date")]
-    if clashing:
-        raise DataError(
-            f"a wide file has one column of closes per ticker, but this one has column(s) "
-            f"{clashing}: it looks like a long file (a row per ticker and date); "
-            "read it with --layout long (layout='long')"
-        )
-    log.info("wide layout: %d ticker column(s) of closes beside %r", len(tickers), date)
-    # string values under an explicit layout, so a non-numeric cell is reported by name later
-    value_type = pl.String if strict else pl.Float64
-    long = (
-        frame.with_columns(pl.col(tickers).cast(value_type))
-        .unpivot(index=date, on=tickers, variable_name="ticker", value_name="close")
-        .rename({date: "date"})
-        .with_row_index("row")
-    )
-    # empty cells after a ticker's last close mean it stopped trading (delisted, merged):
-    # no rows, rather than a gap that would drop the ticker and bias the panel to survivors
-    last = pl.col("row").filter(pl.col("close").is_not_null()).max().over("ticker")
-    return long.filter(pl.col("row") <= last).drop("row")
 
 
 def _standardise_columns(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:

@@ -6,13 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
 from deepfin.data.features import FACTORS
-from deepfin.metrics.ranking import cross_sectional_ic
+from deepfin.report.forecast_figures import (
+    equity_figure,
+    fold_figure,
+    loss_figure,
+    price_figure,
+    residual_figure,
+    rolling_ic_figure,
+)
 from deepfin.report.html import Section, Table, write_report
 from deepfin.tasks.forecasting.evaluation import (
     ALWAYS_UP,
@@ -24,8 +28,6 @@ from deepfin.tasks.forecasting.evaluation import (
 )
 
 REPORT = "report.html"
-MAX_TICKERS_SHOWN = 3
-ROLLING_IC_DAYS = 21
 STRATEGY_COLUMNS = (
     "annual_return",
     "annual_volatility",
@@ -95,121 +97,6 @@ def metrics_rows(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Table rows: one per model, the headline metrics as columns."""
     present = [c for c in HEADLINE_METRICS if any(c in row for row in metrics.values())]
     return [{"model": name, **{c: row.get(c) for c in present}} for name, row in metrics.items()]
-
-
-def price_figure(predictions: pl.DataFrame, models: list[str]) -> go.Figure:
-    """Actual vs forecast price for the tickers with the most forecasts."""
-    counts = predictions.group_by("ticker").len().sort(["len", "ticker"], descending=[True, False])
-    figure = go.Figure()
-    for ticker in counts["ticker"].head(MAX_TICKERS_SHOWN):
-        rows = predictions.filter(pl.col("ticker") == ticker).sort("date")
-        figure.add_scatter(
-            x=rows["date"], y=rows["actual_price"], name=f"{ticker} actual", mode="lines"
-        )
-        for name in models:
-            figure.add_scatter(
-                x=rows["date"], y=rows[f"{name}_price"], name=f"{ticker} {name}", mode="lines"
-            )
-    last_dates = predictions["date"].unique().sort().tail(120)
-    # open on the last months, where single forecasts can be told apart; the slider shows all
-    figure.update_xaxes(range=[last_dates[0], last_dates[-1]], rangeslider={"visible": True})
-    figure.update_layout(
-        title="Actual vs forecast price (x: the date the forecast was made)",
-        xaxis_title="forecast origin",
-        yaxis_title="price",
-    )
-    return figure
-
-
-def residual_figure(predictions: pl.DataFrame, models: list[str]) -> go.Figure:
-    """Mean forecast error of the log return per date, per model."""
-    figure = go.Figure()
-    for name in models:
-        daily = (
-            predictions.group_by("date")
-            .agg((pl.col("actual_log_return") - pl.col(f"{name}_log_return")).mean().alias("error"))
-            .sort("date")
-        )
-        figure.add_scatter(x=daily["date"], y=daily["error"], name=name, mode="lines")
-    figure.update_layout(
-        title="Residuals over time (actual - forecast log return)", yaxis_title="log return"
-    )
-    return figure
-
-
-def loss_figure(history: pl.DataFrame) -> go.Figure:
-    """Training and validation loss per epoch."""
-    figure = go.Figure()
-    figure.add_scatter(
-        x=history["epoch"], y=history["train_loss"], name="training", mode="lines+markers"
-    )
-    figure.add_scatter(
-        x=history["epoch"], y=history["val_loss"], name="validation", mode="lines+markers"
-    )
-    figure.update_layout(title="Loss per epoch", xaxis_title="epoch", yaxis_title="loss")
-    return figure
-
-
-def equity_figure(daily: pl.DataFrame, title: str) -> go.Figure:
-    """Equity curves (growth of 1) and drawdowns of every `*_return` column of `daily`."""
-    figure = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05
-    )
-    for column in [c for c in daily.columns if c.endswith("_return")]:
-        returns = np.nan_to_num(daily[column].to_numpy(), nan=0.0)
-        equity = np.cumprod(1 + returns)
-        drawdown = equity / np.maximum.accumulate(equity) - 1
-        label = column.removesuffix("_return").replace("_", " ")
-        figure.add_scatter(x=daily["date"], y=equity, name=label, mode="lines", row=1, col=1)
-        figure.add_scatter(
-            x=daily["date"], y=drawdown, name=f"{label} drawdown", mode="lines", row=2, col=1
-        )
-    figure.update_layout(title=title)
-    figure.update_yaxes(title_text="growth of 1", row=1, col=1)
-    figure.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
-    return figure
-
-
-def rolling_ic_figure(predictions: pl.DataFrame, models: list[str]) -> go.Figure:
-    """Daily cross-sectional IC per model and its rolling mean."""
-    figure = go.Figure()
-    for name in models:
-        ic = cross_sectional_ic(
-            predictions["date"].to_numpy(),
-            predictions["actual_log_return"].to_numpy(),
-            predictions[f"{name}_log_return"].to_numpy(),
-        )
-        rolling = pl.Series(ic["ic"]).rolling_mean(ROLLING_IC_DAYS, min_samples=1)
-        figure.add_scatter(
-            x=ic["date"], y=rolling, name=f"{name} ({ROLLING_IC_DAYS}-day mean)", mode="lines"
-        )
-    figure.add_hline(y=0, line_dash="dot")
-    figure.update_layout(title="Rolling information coefficient", yaxis_title="IC")
-    return figure
-
-
-def fold_figure(folds: pl.DataFrame) -> go.Figure:
-    """RMSE of each model per fold, relative to the naive forecast's."""
-    # return RMSE; folders written before returns were the target of judgement have price RMSE
-    error = "return_rmse" if "return_rmse" in folds.columns else "rmse"
-    naive = folds.filter(pl.col("model") == "naive").select(
-        "fold", pl.col(error).alias("naive_rmse")
-    )
-    relative = folds.join(naive, on="fold").with_columns(
-        (pl.col(error) / pl.col("naive_rmse")).alias("ratio")
-    )
-    figure = go.Figure()
-    for (name,), rows in relative.filter(pl.col("model") != "naive").group_by(
-        "model", maintain_order=True
-    ):
-        figure.add_bar(x=rows["test_start"], y=rows["ratio"], name=str(name))
-    figure.add_hline(y=1, line_dash="dot")
-    figure.update_layout(
-        title="Return RMSE per fold relative to naive (below 1 beats the random walk)",
-        xaxis_title="fold test start",
-        barmode="group",
-    )
-    return figure
 
 
 def build_report(run_dir: Path | str) -> Path:
