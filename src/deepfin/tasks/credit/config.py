@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deepfin.config import build_sections, read_toml
+from deepfin.data.tabular.encoding import UNKNOWN_POLICIES
 from deepfin.errors import ConfigError
-from deepfin.tasks.credit.estimator import CreditConfig
+from deepfin.models import TABULAR_MODELS
 from deepfin.training import TrainingConfig
 from deepfin.training.privacy import PrivacyConfig
+
+
+@dataclass(frozen=True)
+class CreditConfig:
+    """What to predict, from which columns, with which model; what stays out of the model."""
+
+    model: str = "ft_transformer"
+    target: str = "default"
+    default_value: str | None = None  # the target value meaning default, when not 0/1
+    numeric: tuple[str, ...] = ()  # named here: forced numeric; the rest is inferred
+    categorical: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    allow_columns: tuple[str, ...] = ()  # identifier-looking columns accepted as features
+    sensitive: tuple[str, ...] = ()  # never features; used for the fairness table only
+    date_col: str | None = None  # for out-of-time splits; never a feature
+    baselines: tuple[str, ...] = ("logistic", "lightgbm")
+    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    min_category_count: int = 10
+    unknown_categories: str = "error"
+    integrated_gradient_steps: int = 32
+
+    def __post_init__(self) -> None:
+        for name in (self.model, *self.baselines):
+            if name not in TABULAR_MODELS:
+                raise ValueError(f"unknown model {name!r}; choose one of {list(TABULAR_MODELS)}")
+        if self.unknown_categories not in UNKNOWN_POLICIES:
+            raise ValueError(
+                f"unknown_categories={self.unknown_categories!r}; choose one of "
+                f"{list(UNKNOWN_POLICIES)}"
+            )
+        for name in ("numeric", "categorical", "drop", "allow_columns", "sensitive", "baselines"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 @dataclass(frozen=True)

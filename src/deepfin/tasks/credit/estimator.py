@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from torch import nn
 
 from deepfin.data.batches import TensorRows
 from deepfin.data.tabular.encoding import (
-    UNKNOWN_POLICIES,
     LoanSource,
     TabularEncoder,
     binary_target,
@@ -32,10 +30,11 @@ from deepfin.metrics.classification import (
     score_bin_edges,
     scorecard_points,
 )
-from deepfin.models import MODELS, TABULAR_MODELS, build_tabular_model
+from deepfin.models import MODELS, build_tabular_model
 from deepfin.models.tabular.boosting import LightGBMScorer
 from deepfin.models.tabular.logistic import LogisticScorer
 from deepfin.tasks.base import Estimator
+from deepfin.tasks.credit.config import CreditConfig
 from deepfin.training import History, TrainingConfig, fit_model
 from deepfin.training.privacy import PrivacyConfig, make_private
 
@@ -43,38 +42,6 @@ log = logging.getLogger(__name__)
 
 BANDS = ("A", "B", "C", "D", "E")  # A: the safest fifth of training applicants
 Scorer = nn.Module | LightGBMScorer
-
-
-@dataclass(frozen=True)
-class CreditConfig:
-    """What to predict, from which columns, with which model; what stays out of the model."""
-
-    model: str = "ft_transformer"
-    target: str = "default"
-    default_value: str | None = None  # the target value meaning default, when not 0/1
-    numeric: tuple[str, ...] = ()  # named here: forced numeric; the rest is inferred
-    categorical: tuple[str, ...] = ()
-    drop: tuple[str, ...] = ()
-    allow_columns: tuple[str, ...] = ()  # identifier-looking columns accepted as features
-    sensitive: tuple[str, ...] = ()  # never features; used for the fairness table only
-    date_col: str | None = None  # for out-of-time splits; never a feature
-    baselines: tuple[str, ...] = ("logistic", "lightgbm")
-    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    min_category_count: int = 10
-    unknown_categories: str = "error"
-    integrated_gradient_steps: int = 32
-
-    def __post_init__(self) -> None:
-        for name in (self.model, *self.baselines):
-            if name not in TABULAR_MODELS:
-                raise ValueError(f"unknown model {name!r}; choose one of {list(TABULAR_MODELS)}")
-        if self.unknown_categories not in UNKNOWN_POLICIES:
-            raise ValueError(
-                f"unknown_categories={self.unknown_categories!r}; choose one of "
-                f"{list(UNKNOWN_POLICIES)}"
-            )
-        for name in ("numeric", "categorical", "drop", "allow_columns", "sensitive", "baselines"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 class CreditScorer(Estimator):
@@ -158,16 +125,15 @@ class CreditScorer(Estimator):
             for name in cfg.baselines
             if name != cfg.model
         }
-        train_probability = self._probability(self.model_, x)
+        train_probability = self.probability_of(self.model_, x)
         self.score_edges_ = score_bin_edges(train_probability)  # for PSI at any later date
         self.train_score_shares_ = bin_shares(train_probability, self.score_edges_)
         self.band_edges_ = np.quantile(train_probability, np.linspace(0, 1, len(BANDS) + 1)[1:-1])
         # the approval cut-off (KS-optimal) is chosen before the test set is seen: on the
         # validation rows, or on the training rows when there are none
         if x_val is not None and y_val is not None:
-            self.cutoff_: float | None = ks_statistic(y_val, self._probability(self.model_, x_val))[
-                1
-            ]
+            val_probability = self.probability_of(self.model_, x_val)
+            self.cutoff_: float | None = ks_statistic(y_val, val_probability)[1]
         else:
             self.cutoff_ = ks_statistic(labels, train_probability)[1]
         return self
@@ -256,7 +222,8 @@ class CreditScorer(Estimator):
         return model.cpu().eval()
 
     # ------------------------------------------------------------------------- predict
-    def _probability(self, model: Scorer, x: np.ndarray) -> np.ndarray:
+    def probability_of(self, model: Scorer, x: np.ndarray) -> np.ndarray:
+        """Default probability per encoded row (N, F) under `model` (the scorer or a baseline)."""
         return 1 / (1 + np.exp(-self._log_odds(model, x)))
 
     def _log_odds(self, model: Scorer, x: np.ndarray) -> np.ndarray:
@@ -275,17 +242,18 @@ class CreditScorer(Estimator):
         """Default probability per row."""
         self.check_is_fitted()
         assert self.model_ is not None
-        return self._probability(self.model_, self.encode(data))
+        return self.probability_of(self.model_, self.encode(data))
 
     def explain(self, data: LoanSource) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Attributions (N, C) per input column, their names, and the reference log-odds (N,)."""
         self.check_is_fitted()
         x = self.encode(data)
-        encoded, reference_log_odds = self._attributions(x)
+        encoded, reference_log_odds = self.attributions(x)
         grouped, names = group_columns(encoded, self.encoder_.feature_sources_)
         return grouped, names, reference_log_odds
 
-    def _attributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Attributions (N, encoded F) of the model's log-odds, and the reference log-odds (N,)."""
         model = self.model_
         if isinstance(model, LightGBMScorer):
             return model.contributions(x)
@@ -302,7 +270,7 @@ class CreditScorer(Estimator):
         self.check_is_fitted()
         assert self.model_ is not None
         x = self.encode(data)
-        probability = self._probability(self.model_, x)
+        probability = self.probability_of(self.model_, x)
         out = pl.DataFrame(
             {
                 "default_probability": probability,
@@ -312,7 +280,7 @@ class CreditScorer(Estimator):
         )
         if not reasons:
             return out
-        encoded, _ = self._attributions(x)
+        encoded, _ = self.attributions(x)
         grouped, names = group_columns(encoded, self.encoder_.feature_sources_)
         return pl.concat([out, reason_codes(grouped, names, top_k=top_k)], how="horizontal")
 

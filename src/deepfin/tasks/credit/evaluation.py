@@ -56,7 +56,7 @@ def evaluate_scorer(
     labels = binary_target(frame, cfg.target, default_value=cfg.default_value)
     x = scorer.encoder_.transform(frame, unknown=cfg.unknown_categories)
     models = {cfg.model: scorer.model_, **scorer.baselines_}
-    probabilities = {name: scorer._probability(model, x) for name, model in models.items()}
+    probabilities = {name: scorer.probability_of(model, x) for name, model in models.items()}
     probability = probabilities[cfg.model]
     by_model = {name: credit_metrics(labels, p) for name, p in probabilities.items()}
     # a cut-off chosen on these very rows would flatter the fairness table: use the one fitted
@@ -70,7 +70,7 @@ def evaluate_scorer(
     test_shares = bin_shares(probability, scorer.score_edges_)
     rng = np.random.default_rng(0)
     sample = np.sort(rng.permutation(len(x))[:IMPORTANCE_ROWS])
-    encoded, _ = scorer._attributions(x[sample])
+    encoded, _ = scorer.attributions(x[sample])
     grouped, names = group_columns(encoded, scorer.encoder_.feature_sources_)
     bands = np.array(scorer.bands(probability))
     fairness = {

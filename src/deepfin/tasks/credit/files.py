@@ -31,7 +31,8 @@ from deepfin.runs.files import (
     write_results,
     write_tensors,
 )
-from deepfin.tasks.credit.estimator import CreditConfig, CreditScorer
+from deepfin.tasks.credit.config import CreditConfig
+from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.training import TrainingConfig
 from deepfin.training.privacy import PrivacyConfig
 
