@@ -127,17 +127,19 @@ HEADINGS = {
 }
 
 
-def metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Table:
-    """Models, baselines and references in rows; return metrics first, prices last."""
+def metrics_table(
+    metrics: dict[str, dict[str, Any]], title: str, *, extra: tuple[str, ...] = ()
+) -> Table:
+    """Models, baselines and references in rows; return metrics first, prices, then `extra`."""
     columns = ["return_rmse", "return_mae", "r2_oos", "directional_accuracy", "dm_p_value"]
     panel = any(row.get("ic_mean") is not None for row in metrics.values())
     if panel:
         columns += ["ic_mean", "rank_ic_mean", "rank_ic_t_stat"]
-    columns += ["price_rmse", "price_mape"]
+    columns += ["price_rmse", "price_mape", *extra]
     table = Table(title=title, caption=caption_for(metrics))
     table.add_column("model")
     for column in columns:
-        table.add_column(HEADINGS[column], justify="right")
+        table.add_column(HEADINGS.get(column, column), justify="right")
     for name, row in metrics.items():
         table.add_row(name, *[format_value(row.get(column)) for column in columns])
     return table

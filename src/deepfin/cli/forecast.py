@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from deepfin.cli.common import (
-    HEADINGS,
     USER_ERRORS,
     ColumnOption,
     ConfigOption,
@@ -28,7 +26,6 @@ from deepfin.cli.common import (
     console,
     data_flags,
     fail,
-    format_value,
     metrics_table,
     pairs,
     parse_value,
@@ -43,7 +40,7 @@ from deepfin.runs.files import REPORT, read_json, read_task
 from deepfin.runs.load import load_run
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
-from deepfin.tasks.forecasting.evaluation import REFERENCES, caption_for, excluded_note
+from deepfin.tasks.forecasting.evaluation import REFERENCES, excluded_note
 from deepfin.tasks.forecasting.pipeline import new_run_dir, run_compare, run_forecast
 from deepfin.training import distributed
 
@@ -218,35 +215,10 @@ def compare(
     except USER_ERRORS as error:
         fail(error)
         return
-    shown = [
-        column
-        for column in (
-            "model",
-            "return_rmse",
-            "r2_oos",
-            "directional_accuracy",
-            "dm_p_value",
-            "ic_mean",
-            "rank_ic_mean",
-            "rank_ic_t_stat",
-            "price_rmse",
-            "seconds",
-        )
-        if board[column].null_count() < board.height
-    ]
-    scored = read_json(folder / "leaderboard.json").get("scored", {}).get("test", "")
-    table = Table(
-        title=f"leaderboard on {run_config.data.source}: forecasts made {scored}",
-        caption=caption_for({row["model"]: row for row in board.to_dicts()}),
-    )
-    for heading in shown:
-        table.add_column(
-            HEADINGS.get(heading, heading), justify="left" if heading == "model" else "right"
-        )
-    for row in board.select(shown).iter_rows():
-        table.add_row(*[format_value(value) for value in row])
-    console.print(table)
     rows = {row["model"]: row for row in board.to_dicts()}
+    scored = read_json(folder / "leaderboard.json").get("scored", {}).get("test", "")
+    title = f"leaderboard on {run_config.data.source}: forecasts made {scored}"
+    console.print(metrics_table(rows, title, extra=("seconds",)))
     for name in board["model"]:
         if name not in REFERENCES and name != "naive":
             console.print(verdict(name, rows))

@@ -37,6 +37,15 @@ def run_header(task: str) -> dict[str, Any]:
     return {"task": task, "format_version": FORMAT_VERSION, "deepfin_version": __version__}
 
 
+def read_config(run_dir: Path, task: str) -> dict[str, Any]:
+    """A run folder's config.json, checked to be written by `task`."""
+    saved = read_json(run_dir / CONFIG)
+    found = saved.get("task") if isinstance(saved, dict) else None
+    if found != task:
+        raise ValueError(f"{run_dir} holds a '{found}' run, not a {task} run")
+    return dict(saved)
+
+
 def read_task(run_dir: Path) -> str:
     """The task that wrote a run folder, from its config.json."""
     config = read_json(Path(run_dir) / CONFIG)

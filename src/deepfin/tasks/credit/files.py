@@ -22,6 +22,7 @@ from deepfin.runs.files import (
     PREPROCESS,
     RUN,
     WEIGHTS,
+    read_config,
     read_history,
     read_json,
     read_tensors,
@@ -82,9 +83,7 @@ def save_scorer(scorer: CreditScorer, run_dir: Path) -> Path:
 
 def load_scorer(run_dir: Path) -> CreditScorer:
     """Rebuild a fitted CreditScorer from its run folder."""
-    saved = read_json(run_dir / CONFIG)
-    if saved.get("task") != "credit":
-        raise ValueError(f"{run_dir} holds a '{saved.get('task')}' run, not a credit run")
+    saved = read_config(run_dir, "credit")
     fields = {field.name for field in dataclasses.fields(CreditConfig)}
     privacy = PrivacyConfig(**saved["privacy"]) if saved.get("privacy") else None
     scorer = CreditScorer(

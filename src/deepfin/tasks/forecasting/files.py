@@ -18,6 +18,7 @@ from deepfin.runs.files import (
     METRICS,
     PREPROCESS,
     WEIGHTS,
+    read_config,
     read_history,
     read_json,
     read_tensors,
@@ -64,9 +65,7 @@ def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
 
 def load_forecaster(run_dir: Path) -> Forecaster:
     """Rebuild a fitted Forecaster from its run folder."""
-    saved = read_json(run_dir / CONFIG)
-    if saved.get("task") != "forecast":
-        raise ValueError(f"{run_dir} holds a '{saved.get('task')}' run, not a forecast run")
+    saved = read_config(run_dir, "forecast")
     config_fields = {field.name for field in dataclasses.fields(ForecastConfig)}
     config = ForecastConfig(**{k: v for k, v in saved.items() if k in config_fields})
     forecaster = Forecaster.from_config(config, TrainingConfig(**saved["training"]))
