@@ -358,3 +358,18 @@ def test_doctor_says_what_is_installed_and_whether_the_kernels_are_built(monkeyp
         assert text in result.output
     monkeypatch.setenv("DEEPFIN_FUSED_RNN", "0")
     assert "switched off" in invoke("doctor").output
+
+
+def test_a_path_with_brackets_and_spaces_is_read_and_printed_as_written(tmp_path):
+    folder = tmp_path / "[draft] my data"
+    folder.mkdir()
+    data = wide_closes(folder / "closes [v2].csv")
+    run_dir = folder / "run [1]"
+    result = invoke(
+        "forecast", "--data", str(data), "--model", "linear", "--no-progress", "--no-report",
+        "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"on {data}" in result.output and f"run folder: {run_dir}" in result.output
+    assert (run_dir / "metrics.json").exists()
+    assert invoke("report", str(run_dir)).exit_code == 0

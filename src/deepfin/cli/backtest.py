@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from deepfin.backtest import BacktestConfig
@@ -147,5 +148,5 @@ def backtest(
     # which benchmark the book is judged against, and how it traded
     console.print(read_json(folder / "backtest.json")["description"])
     if report:
-        console.print(f"report: {build_report(folder)}")
-    console.print(f"run folder: {folder}")
+        console.print(f"report: {escape(str(build_report(folder)))}")
+    console.print(f"run folder: {escape(str(folder))}")

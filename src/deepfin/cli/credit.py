@@ -191,7 +191,7 @@ def train(
             f"DP-SGD privacy budget: epsilon {scorer.privacy_['epsilon']:.3f}, "
             f"delta {scorer.privacy_['delta']:g}"
         )
-    console.print(f"run folder: {folder}  report: {report}")
+    console.print(f"run folder: {escape(str(folder))}  report: {escape(str(report))}")
 
 
 @credit_app.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from deepfin.cli.common import (
     USER_ERRORS,
@@ -145,7 +146,7 @@ def forecast(
             )
             console.print(
                 f"[bold]deepfin forecast[/bold] {run_config.forecast.model} on "
-                f"{run_config.data.source}"
+                f"{escape(run_config.data.source)}"
             )
             forecaster = run_forecast(run_config, run_dir=folder, resume=resume)
     except (*USER_ERRORS, distributed.DistributedError) as error:
@@ -165,8 +166,8 @@ def forecast(
     if excluded := excluded_note(forecaster.metrics_):
         console.print(excluded)
     if report:
-        console.print(f"report: {build_report(folder)}")
-    console.print(f"run folder: {folder}")
+        console.print(f"report: {escape(str(build_report(folder)))}")
+    console.print(f"run folder: {escape(str(folder))}")
 
 
 def compare(
@@ -224,9 +225,9 @@ def compare(
             console.print(verdict(name, rows))
     if excluded := excluded_note(rows):
         console.print(excluded)
-    console.print(f"leaderboard: {folder / 'leaderboard.csv'}")
+    console.print(f"leaderboard: {escape(str(folder / 'leaderboard.csv'))}")
     if report:
-        console.print(f"report: {build_compare_report(folder)}")
+        console.print(f"report: {escape(str(build_compare_report(folder)))}")
 
 
 def predict(
@@ -255,7 +256,7 @@ def predict(
     else:
         forecasts.write_csv(destination)
     console.print(forecasts.tail(5))
-    console.print(f"{forecasts.height} forecast(s) written to {destination}")
+    console.print(f"{forecasts.height} forecast(s) written to {escape(str(destination))}")
 
 
 def report_command(
@@ -277,4 +278,4 @@ def report_command(
     except USER_ERRORS as error:
         fail(error)
         return
-    console.print(f"report: {path}")
+    console.print(f"report: {escape(str(path))}")

@@ -92,8 +92,9 @@ def _read_file(path: Path) -> pl.DataFrame:
     suffixes = "".join(path.suffixes).lower()
     try:
         if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
-            return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema_length=10_000)
+            return pl.read_parquet(path, glob=False)
+        # glob=False: a path is read as written, brackets and all
+        return pl.read_csv(path, infer_schema_length=10_000, glob=False)
     except pl.exceptions.NoDataError as error:
         raise DataError(f"{path} has no data: {error}") from error
     except pl.exceptions.ComputeError as error:

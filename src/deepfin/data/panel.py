@@ -273,7 +273,7 @@ def count_rows(source: PriceSource) -> int:
     if isinstance(source, str | Path) and str(source).lower().endswith((".parquet", ".pq")):
         return int(pq.ParquetFile(source).metadata.num_rows)
     if isinstance(source, str | Path):
-        return pl.scan_csv(source).select(pl.len()).collect().item()
+        return pl.scan_csv(source, glob=False).select(pl.len()).collect().item()
     return len(source)
 
 
@@ -300,7 +300,7 @@ def _parquet_chunks(
 
 def _parquet_batches(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
     """Row batches of a Parquet file in file order, without reading it whole."""
-    scan = pl.scan_parquet(path)
+    scan = pl.scan_parquet(path, glob=False)
     if hasattr(scan, "collect_batches"):  # polars' streaming engine: 5x faster than pyarrow
         yield from scan.collect_batches(chunk_size=chunk_rows)
         return

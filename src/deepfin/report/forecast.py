@@ -120,7 +120,9 @@ def build_report(run_dir: Path | str) -> Path:
         )
     ]
     predictions_path = run_dir / "predictions.parquet"
-    predictions = pl.read_parquet(predictions_path) if predictions_path.exists() else None
+    predictions = (
+        pl.read_parquet(predictions_path, glob=False) if predictions_path.exists() else None
+    )
     if predictions is not None:
         shown = [*models, "linear", "naive"]
         sections.append(
@@ -140,14 +142,14 @@ def build_report(run_dir: Path | str) -> Path:
                 )
             )
     if (run_dir / "history.csv").exists():
-        history = pl.read_csv(run_dir / "history.csv")
+        history = pl.read_csv(run_dir / "history.csv", glob=False)
         if history.height:
             sections.append(Section("Training", figures=[loss_figure(history)]))
     backtest = _read_json(run_dir / "backtest.json")
     if backtest is not None:
         sections.append(_backtest_section(run_dir, backtest))
     if (run_dir / "folds.csv").exists():
-        folds = pl.read_csv(run_dir / "folds.csv")
+        folds = pl.read_csv(run_dir / "folds.csv", glob=False)
         sections.append(
             Section(
                 "Walk-forward folds",
@@ -182,7 +184,7 @@ def _backtest_section(run_dir: Path, backtest: dict[str, Any]) -> Section:
     figures = []
     daily_path = run_dir / "backtest_daily.parquet"
     if daily_path.exists():
-        daily = pl.read_parquet(daily_path)
+        daily = pl.read_parquet(daily_path, glob=False)
         figures.append(
             equity_figure(
                 daily, "Equity and drawdown: strategies before and after costs vs benchmark"
@@ -203,7 +205,7 @@ def build_compare_report(compare_dir: Path | str) -> Path:
     board_path = compare_dir / "leaderboard.csv"
     if not board_path.exists():
         raise FileNotFoundError(f"{board_path} is missing; is {compare_dir} a compare folder?")
-    board = pl.read_csv(board_path)
+    board = pl.read_csv(board_path, glob=False)
     board_json = _read_json(compare_dir / "leaderboard.json") or {}
     models = [name for name in board["model"].to_list() if name not in REFERENCES]
     tables: list[pl.DataFrame] = []
@@ -212,7 +214,9 @@ def build_compare_report(compare_dir: Path | str) -> Path:
         if path.exists():
             columns = ["date", "ticker", f"{name}_log_return", f"{name}_price"]
             base = ["close", "actual_log_return", "actual_price"] if not tables else []
-            tables.append(pl.read_parquet(path).select(["date", "ticker", *base, *columns[2:]]))
+            tables.append(
+                pl.read_parquet(path, glob=False).select(["date", "ticker", *base, *columns[2:]])
+            )
     figures = []
     if tables:
         joined = tables[0]

@@ -113,7 +113,8 @@ def read_history(run_dir: Path) -> History | None:
     if not (run_dir / HISTORY).exists() or not (run_dir / TRAINING).exists():
         return None
     return History(
-        epochs=pl.read_csv(run_dir / HISTORY).to_dicts(), **read_json(run_dir / TRAINING)
+        epochs=pl.read_csv(run_dir / HISTORY, glob=False).to_dicts(),
+        **read_json(run_dir / TRAINING),
     )
 
 

@@ -31,9 +31,9 @@ def read_loans(source: LoanSource) -> pl.DataFrame:
             raise DataError(f"no file at {path}; pass the path of a CSV or Parquet loan table")
         try:
             if path.suffix.lower() in (".parquet", ".pq"):
-                frame = pl.read_parquet(path)
+                frame = pl.read_parquet(path, glob=False)
             else:
-                frame = pl.read_csv(path, infer_schema_length=10_000)
+                frame = pl.read_csv(path, infer_schema_length=10_000, glob=False)
         except (pl.exceptions.NoDataError, pl.exceptions.ComputeError) as error:
             raise DataError(f"could not read {path} as a loan table: {error}") from error
     elif type(source).__module__.startswith("pandas"):

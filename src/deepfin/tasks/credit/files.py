@@ -118,7 +118,7 @@ def load_scorer(run_dir: Path) -> CreditScorer:
     if (run_dir / METRICS).exists():
         scorer.metrics_ = read_json(run_dir / METRICS)
     if (run_dir / PREDICTIONS).exists():
-        scorer.predictions_ = pl.read_parquet(run_dir / PREDICTIONS)
+        scorer.predictions_ = pl.read_parquet(run_dir / PREDICTIONS, glob=False)
     return scorer
 
 
