@@ -1,8 +1,9 @@
 """Scale: a 5,000 x 5,000-day OHLCV panel (25 M rows) from Parquet to training batches.
 
-Each stage of deepfin.data.panel (reading, validation, features, split, scaling, window
+Each stage of the panel pipeline (reading with validation and features, split, scaling, window
 indexing) is timed (wall and CPU seconds) with its peak resident memory, then 200 lstm batches
 are drawn from the whole panel. The same runs for 500 tickers show how time and memory grow.
+Then `deepfin forecast` itself runs on a 2,000 x 2,500-day panel under /usr/bin/time -v.
 
     python bench/scale.py            # 500 and 5,000 tickers (part of `make bench`)
     python bench/scale.py --quick    # 500 tickers only
@@ -18,20 +19,24 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from synthetic import RESULTS, panel_path
 
 N_DAYS = 5_000
 SIZES = (500, 5_000)
-STAGES = ("reading", "validation", "features", "split", "scaling", "window indexing")
+STAGES = ("read + features", "split", "scaling", "window indexing")
 TRAIN_BATCHES, BATCH_SIZE, LOOKBACK = 200, 32, 30
 MEMORY_GOAL, SECONDS_GOAL = 3.0, 30.0
+CLI_PANEL = (2_000, 2_500)  # tickers x days of the `deepfin forecast` memory check
 
 
 class StageMeter:
@@ -71,8 +76,8 @@ def measure(n_tickers: int) -> dict[str, Any]:
     """Run the pipeline on the n_tickers panel, then train 200 batches; all measurements."""
     import torch
 
-    from deepfin.data.io import read_prices
-    from deepfin.data.panel import PanelBuilder, count_rows, featurize, read_chunks
+    from deepfin.data.chunks import collect_rows
+    from deepfin.data.panel import TEST, TRAIN, VAL, Panel, split_parts
     from deepfin.data.windows import WindowDataset
     from deepfin.models import build_model
     from deepfin.training import TrainingConfig, fit_model
@@ -82,19 +87,24 @@ def measure(n_tickers: int) -> dict[str, Any]:
     baseline_mb = _memory_mb("VmRSS")
     meter = StageMeter()
     features = ("log_return", "volatility_20", "rsi_14", "volume_z_20")  # the defaults
-    builder = PanelBuilder(features=features, horizon=1, max_rows=count_rows(path))
-    chunks = read_chunks(path)
-    while (chunk := meter("reading", next, chunks, None)) is not None:
-        valid = meter("validation", read_prices, chunk)
-        frame = meter(
-            "features", featurize, valid, features=features, horizon=1, max_abs_log_return=0.4
-        )
-        meter("features", builder.add, frame)
-        del chunk, valid, frame  # one chunk's frames at a time
-    part = meter("split", builder.split, val_fraction=0.15, test_fraction=0.15, embargo=1)
-    scalers = meter("scaling", builder.scale, part, kind="standard", per_ticker=False)
-    ends = meter("window indexing", builder.windows, part, lookback=LOOKBACK)
-    panel = meter("window indexing", builder.panel, part, ends, scalers, lookback=LOOKBACK)
+    # reading, validating and featurizing go chunk by chunk together: one stage
+    rows = meter("read + features", collect_rows, path, features=features, horizon=1)
+    part = meter("split", split_parts, rows, val_fraction=0.15, test_fraction=0.15, embargo=1)
+    inside = rows.target_in(part)
+
+    def scale() -> tuple:
+        train = part == TRAIN
+        scalers = rows.fit_scalers(train, train & inside, kind="standard", per_ticker=False)
+        rows.scale(*scalers)
+        return scalers
+
+    scalers = meter("scaling", scale)
+    labelled, known = rows.labelled & inside, rows.known & inside
+    ends = {
+        name: meter("window indexing", rows.window_ends, mask & (part == name), lookback=LOOKBACK)
+        for name, mask in ((TRAIN, labelled), (VAL, labelled), (TEST, known))
+    }
+    panel = Panel(rows, part, ends, scalers[0], scalers[1], LOOKBACK)
     feature_mb = panel.features.numel() * panel.features.element_size() / 2**20
 
     # 200 batches drawn at random from every window of the panel: the cost per batch must not
@@ -177,6 +187,51 @@ def print_table(results: list[dict[str, Any]]) -> None:
         )
 
 
+def measure_cli(n_tickers: int, n_days: int, model: str) -> dict[str, Any]:
+    """Peak RSS of `deepfin forecast` (one epoch) by /usr/bin/time -v, and of the same command
+    on a 20-ticker panel: the interpreter, torch, polars and the run's fixed costs."""
+    deepfin = Path(sys.executable).parent / "deepfin"
+    peaks: dict[int, float] = {}
+    for tickers in (20, n_tickers):
+        path = panel_path(tickers, n_days)
+        with tempfile.TemporaryDirectory() as run_dir:
+            command = [
+                "/usr/bin/time", "-v", str(deepfin), "forecast", "--data", str(path),
+                "--model", model, "--epochs", "1", "--batch-size", "256", "--no-progress",
+                "--no-report", "--run-dir", run_dir,
+            ]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            sys.exit(f"deepfin forecast on {path.name} failed:\n{done.stderr[-3000:]}")
+        peaks[tickers] = int(found.group(1)) / 1024
+    rows = int(pq.ParquetFile(panel_path(n_tickers, n_days)).metadata.num_rows)
+    feature_mb = rows * 4 * 4 / 2**20  # the four default features, float32
+    return {
+        "tickers": n_tickers,
+        "days": n_days,
+        "model": model,
+        "rows": rows,
+        "feature_array_mb": feature_mb,
+        "peak_rss_mb": peaks[n_tickers],
+        "baseline_rss_mb": peaks[20],
+        "ratio": (peaks[n_tickers] - peaks[20]) / feature_mb,
+    }
+
+
+def print_cli(result: dict[str, Any]) -> None:
+    """The CLI's peak memory against the goal."""
+    above = result["peak_rss_mb"] - result["baseline_rss_mb"]
+    print(
+        f"\ndeepfin forecast --model {result['model']} --epochs 1 on {result['tickers']:,} x "
+        f"{result['days']:,} days ({result['rows']:,} rows), by /usr/bin/time -v: peak RSS "
+        f"{result['peak_rss_mb']:,.0f} MB; the same command on 20 tickers "
+        f"{result['baseline_rss_mb']:,.0f} MB; {above:,.0f} MB above it = "
+        f"{result['ratio']:.2f}x the {result['feature_array_mb']:,.0f} MB float32 feature array "
+        f"(goal <= {MEMORY_GOAL:.0f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="500 tickers only")
@@ -199,8 +254,11 @@ def main() -> None:
         results.append(json.loads(lines[-1][len("RESULT ") :]))
         print(f"{n_tickers:,} tickers measured", flush=True)
     print_table(results)
+    # the CLI end to end: the quick run fits the linear baseline only, the full one an lstm
+    cli = measure_cli(*CLI_PANEL, "linear" if args.quick else "lstm")
+    print_cli(cli)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
+    args.out.write_text(json.dumps({"pipeline": results, "cli": cli}, indent=1))
     print(f"\nwrote {args.out}")
 
 

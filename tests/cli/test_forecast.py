@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from deepfin.cli import app
 from deepfin.config import load_config
+from deepfin.data.samples import load_prices
+from deepfin.data.splits import chronological_split
 from deepfin.tasks.forecasting.estimator import Forecaster
-from deepfin.tasks.forecasting.pipeline import load_run_data, split_run_data
 
 runner = CliRunner()
 
@@ -59,7 +60,12 @@ def test_forecast_on_built_in_data_then_predict_reproduces_the_run(tmp_path):
 
     # the test period with its history, as the run saw it: a CSV a user would hand to predict
     config = load_config(None, {"forecast.model": "lstm"})
-    split = split_run_data(load_run_data(config.data), config)
+    split = chronological_split(
+        load_prices(config.data.source),
+        val_fraction=config.split.val_fraction,
+        test_fraction=config.split.test_fraction,
+        embargo=config.forecast.horizon,
+    )
     test, _ = split.with_history("test", Forecaster.load(run_dir).context_rows)
     test.write_csv(tmp_path / "test.csv")
     out = tmp_path / "forecasts.parquet"

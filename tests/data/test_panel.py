@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 import torch
 
+from deepfin.data.chunks import read_chunks
 from deepfin.data.features import DEFAULT_FEATURES, add_features
 from deepfin.data.io import read_prices
-from deepfin.data.panel import Panel, load_panel, read_chunks
+from deepfin.data.panel import Panel, load_panel
 from deepfin.data.scaling import RunningMoments, Scaler
 from deepfin.data.splits import chronological_split
 from deepfin.data.windows import WindowDataset
@@ -60,7 +61,7 @@ def test_parquet_in_chunks_equals_the_frame_at_once(
         )
 
 
-def test_windows_stay_inside_one_ticker_and_one_part(prices: pl.DataFrame) -> None:
+def test_windows_stay_in_one_ticker_and_score_only_their_own_part(prices: pl.DataFrame) -> None:
     panel = panel_of(prices)
     split = chronological_split(prices, val_fraction=0.2, test_fraction=0.2, embargo=1)
     bounds = {
@@ -76,8 +77,35 @@ def test_windows_stay_inside_one_ticker_and_one_part(prices: pl.DataFrame) -> No
         ends = data.ends.numpy().astype(np.int64)
         rows = ends[:, None] + np.arange(-LOOKBACK + 1, 2)  # the window and its target row
         assert (ticker_of_row[rows] == ticker_of_row[ends][:, None]).all()
-        assert (dates[rows] >= np.datetime64(first)).all()
+        # the forecast origin and its outcome lie in the part; inputs may come from before it
+        for row in (ends, ends + 1):
+            assert (dates[row] >= np.datetime64(first)).all()
+            assert (dates[row] <= np.datetime64(last)).all()
         assert (dates[rows] <= np.datetime64(last)).all()
+        if name == "train":
+            assert (dates[rows] >= np.datetime64(first)).all()
+
+
+def test_validation_and_test_windows_take_their_warm_up_from_earlier_history(
+    prices: pl.DataFrame,
+) -> None:
+    panel = panel_of(prices)
+    split = chronological_split(prices, val_fraction=0.2, test_fraction=0.2, embargo=1)
+    dates = panel.days.astype("datetime64[D]")
+    for name, part in (("val", split.val), ("test", split.test)):
+        assert part is not None
+        ends = getattr(panel, name).ends.numpy()
+        # every ticker trading on the part's first date scores a forecast made on it
+        first = np.datetime64(part["date"].min())
+        assert dates[ends].min() == first
+        codes = np.searchsorted(panel.row_starts, ends, side="right") - 1
+        scored = {
+            panel.tickers[code]
+            for code, end in zip(codes, ends, strict=True)
+            if dates[end] == first
+        }
+        trading = set(part.filter(pl.col("date") == part["date"].min())["ticker"])
+        assert scored == trading and len(trading) >= 3
 
 
 def test_scalers_are_fitted_on_training_rows_only(prices: pl.DataFrame) -> None:

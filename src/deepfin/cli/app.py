@@ -13,6 +13,7 @@ from deepfin.cli.credit import credit_app
 from deepfin.cli.data import data_app
 from deepfin.cli.doctor import doctor
 from deepfin.cli.forecast import compare, forecast, predict, report_command
+from deepfin.models.kernels.fused_rnn import return_large_buffers_when_freed
 
 app = typer.Typer(help="Deep learning for financial data.", no_args_is_help=True)
 
@@ -26,6 +27,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
         handlers=[ConsoleHandler()],
         force=True,  # a dependency may have configured the root logger on import
     )
+    return_large_buffers_when_freed()  # a run's peak memory is its arrays, not freed heap
 
 
 app.command()(forecast)

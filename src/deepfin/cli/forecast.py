@@ -31,7 +31,6 @@ from deepfin.cli.common import (
     pairs,
     parse_value,
 )
-from deepfin.data.io import read_prices
 from deepfin.data.samples import SAMPLES
 from deepfin.errors import ConfigError
 from deepfin.models import FORECAST_MODELS
@@ -243,10 +242,9 @@ def predict(
     try:
         forecaster = Forecaster.load(run)
         source = SAMPLES[data].load_pandas() if data in SAMPLES else data
-        frame = read_prices(
+        forecasts = forecaster.predict(
             source, columns=pairs(column, "--column") or None, layout=layout or "auto"
         )
-        forecasts = forecaster.predict(frame)
     except USER_ERRORS as error:
         fail(error)
         return

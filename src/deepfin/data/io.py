@@ -28,8 +28,12 @@ def read_prices(
     columns: Mapping[str, str] | None = None,
     ffill_limit: int = 5,
     layout: str = "auto",
+    whole: bool = True,
 ) -> pl.DataFrame:
     """Read and validate prices; return a long frame sorted by ticker and date.
+
+    `whole=False`: the source is one chunk of a bigger one, which may lose all its tickers to
+    unfillable gaps (the caller decides whether anything is left).
 
     `layout`: "long" (a row per ticker and date), "wide" (a date column and one column of
     closes per ticker, as most vendors export), or "auto" to tell them apart.
@@ -45,7 +49,7 @@ def read_prices(
     frame = _parse_dates(frame)
     frame = _cast_numeric(frame)
     _check_order(frame)
-    frame = _fill_missing(frame, ffill_limit=ffill_limit)
+    frame = _fill_missing(frame, ffill_limit=ffill_limit, whole=whole)
     _check_positive(frame)
     if frame["ticker"].is_sorted():  # with dates increasing per ticker: sorted already
         return frame
@@ -226,7 +230,7 @@ def _check_order(frame: pl.DataFrame) -> None:
         )
 
 
-def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int) -> pl.DataFrame:
+def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int, whole: bool) -> pl.DataFrame:
     """Forward-fill gaps of up to `ffill_limit` rows per ticker; drop tickers with more.
 
     Leading rows that precede a ticker's first complete row cannot be filled and are dropped.
@@ -260,7 +264,7 @@ def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int) -> pl.DataFrame:
             ", ".join(dropped[:20]) + (" ..." if len(dropped) > 20 else ""),
         )
         filled = filled.filter(~pl.col("ticker").is_in(dropped))
-        if filled.height == 0:
+        if filled.height == 0 and whole:
             raise DataError(
                 "every ticker has missing values that forward-fill cannot fill; "
                 f"raise ffill_limit (now {ffill_limit}) or clean the data"

@@ -12,12 +12,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepfin.data.io import read_prices
+from deepfin.data.rows import PriceRows
 from deepfin.data.splits import Split, chronological_split
 from deepfin.models import build_model
 from deepfin.models.forecasting.baselines import LinearForecaster
 from deepfin.tasks.forecasting.estimator import Forecaster
-from deepfin.tasks.forecasting.preprocess import drop_short_tickers, featurize
 
 TICKERS = ("AAA", "BBB", "CCC")
 N_DAYS = 120
@@ -80,15 +79,20 @@ def forecaster(model: str, horizon: int, per_ticker: bool) -> Forecaster:
     )
 
 
+def training_rows(fitted: Forecaster, train: pl.DataFrame) -> tuple[PriceRows, np.ndarray]:
+    """The training period's rows as the fitted forecaster scales them, and every window."""
+    rows = fitted.collect(train)
+    rows.scale(fitted.feature_scaler_, fitted.target_scaler_)
+    return rows, rows.window_ends(np.ones(rows.n_rows, dtype=bool), lookback=LOOKBACK)
+
+
 def learn(frame: pl.DataFrame, model: str, horizon: int, per_ticker: bool) -> Learned:
     """Split `frame`, fit on train (val for validation) and collect what was learned."""
     split = split_of(frame, horizon)
     fitted = forecaster(model, horizon, per_ticker).fit(split.train, split.val)
     assert fitted.linear_ is not None
-    rows = fitted._rows(
-        drop_short_tickers(featurize(read_prices(split.train), fitted.config), fitted.config)
-    )
-    data = rows.data
+    rows, ends = training_rows(fitted, split.train)
+    data = rows.windows(ends, lookback=LOOKBACK)
     return Learned(
         feature_scaler=fitted.feature_scaler_.to_dict(),
         target_scaler=fitted.target_scaler_.to_dict(),
@@ -96,7 +100,7 @@ def learn(frame: pl.DataFrame, model: str, horizon: int, per_ticker: bool) -> Le
         ridge_alpha=fitted.linear_.config.ridge_alpha,
         inputs=data.inputs(torch.arange(len(data))),
         targets=data.targets[data.ends],
-        labelled=rows.labelled,
+        labelled=rows.labelled[ends],
     )
 
 
@@ -194,15 +198,13 @@ def test_training_windows_stay_inside_the_training_period_and_one_ticker() -> No
     for horizon in (1, 3):
         split = split_of(panel(), horizon)
         fitted = forecaster("linear", horizon, per_ticker=False).fit(split.train, split.val)
-        rows = fitted._rows(
-            drop_short_tickers(featurize(read_prices(split.train), fitted.config), fitted.config)
-        )
+        rows, ends = training_rows(fitted, split.train)
         assert split.val is not None
         train_end, val_start = split.train["date"].max(), split.val["date"].min()
-        dates, codes = rows.frame["date"], rows.codes
-        ends = rows.data.ends.numpy()
-        assert len(ends) > 0 and rows.labelled.any()
-        for end, labelled in zip(ends.tolist(), rows.labelled.tolist(), strict=True):
+        dates, codes = rows.dates(slice(None)), rows.codes(np.arange(rows.n_rows))
+        learnable = rows.labelled[ends]
+        assert len(ends) > 0 and learnable.any()
+        for end, labelled in zip(ends.tolist(), learnable.tolist(), strict=True):
             start = end - LOOKBACK + 1
             assert start >= 0
             assert (codes[start : end + 1] == codes[end]).all()  # one ticker

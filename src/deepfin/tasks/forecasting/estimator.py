@@ -10,32 +10,27 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import torch
 from torch import nn
 
 from deepfin.config import ForecastConfig
-from deepfin.data.features import (
-    DEFAULT_FEATURES,
-    FACTORS,
-    feature_warmup,
-)
-from deepfin.data.io import PriceSource, read_prices
-from deepfin.data.scaling import Scaler
-from deepfin.data.windows import WindowDataset, window_ends
+from deepfin.data.features import DEFAULT_FEATURES, feature_warmup
+from deepfin.data.io import PriceSource
+from deepfin.data.panel import PARTS, TEST, TRAIN, VAL, Panel, split_panel
+from deepfin.data.rows import PriceRows
 from deepfin.errors import DataError
-from deepfin.models import MODELS, build_model
 from deepfin.models.forecasting.baselines import LinearForecaster
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
-from deepfin.tasks.forecasting.preprocess import drop_short_tickers, featurize, min_rows
-from deepfin.tasks.forecasting.rows import (
-    Rows,
-    fit_linear_baseline,
-    labelled_windows,
-    suspect_hint,
-    ticker_codes,
+from deepfin.tasks.forecasting.fitting import fit_linear_baseline, fit_network, suspect_hint
+from deepfin.tasks.forecasting.preprocess import (
+    check_panel,
+    check_suspects,
+    collect_for,
+    min_rows,
+    periods,
+    short_tickers,
 )
-from deepfin.training import History, TrainingConfig, fit_model, predict_batches
+from deepfin.training import History, TrainingConfig, predict_batches
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +84,32 @@ class Forecaster(Estimator):
         return {**dataclasses.asdict(self.config), "training": dataclasses.asdict(self.training)}
 
     # ----------------------------------------------------------------------------- fit
+    def prepare(
+        self,
+        source: PriceSource,
+        *,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        embargo: int | None = None,
+        **read: Any,
+    ) -> Panel:
+        """Read `source` in bounded memory and split it by date into a Panel to fit and evaluate.
+
+        `read`: how to read it (columns, layout, ffill_limit, tickers, max_tickers, chunk_rows).
+        """
+        return split_panel(
+            self.collect(source, **read),
+            lookback=self.config.lookback,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            embargo=embargo,
+            scaler=self.config.scaler,
+            per_ticker=self.config.scale_per_ticker,
+        )
+
     def fit(
         self,
-        train: PriceSource,
+        train: PriceSource | Panel,
         val: PriceSource | None = None,
         *,
         val_origins: tuple[dt.date, dt.date] | None = None,
@@ -99,73 +117,72 @@ class Forecaster(Estimator):
         resume: bool = False,
         warm_start: nn.Module | None = None,
     ) -> Forecaster:
-        """Fit scalers on `train` only, then the model; `val` drives early stopping.
+        """Fit scalers on the training rows only, then the model; validation stops it early.
 
-        `val_origins` (first, last): validate only on forecasts made on those dates; earlier
-        rows of `val` are then input history. `warm_start`: a model of the same architecture
-        whose weights training starts from.
+        `train` is a Panel from `prepare` (its train and val parts are used), or prices of the
+        training period with `val` those of the validation period. `val_origins` (first, last):
+        validate only on forecasts made on those dates; earlier rows of `val` are then input
+        history. `warm_start`: a model of the same architecture whose weights training starts
+        from.
         """
+        if isinstance(train, Panel):
+            check_panel(train, self.config)
+            if val is not None:
+                raise ValueError("a Panel carries its own validation part; pass no `val`")
+            rows = train.rows
+            short_tickers(rows, train.part == TRAIN, self.config)  # named in a warning
+            self.feature_scaler_, self.target_scaler_ = train.feature_scaler, train.target_scaler
+            has_val = bool((train.part == VAL).any())
+            fitted = (rows, train.ends[TRAIN], rows if has_val else None, train.ends[VAL])
+        else:
+            scalers, *fitted = periods(self.config, train, val, val_origins)  # type: ignore[assignment]
+            self.feature_scaler_, self.target_scaler_ = scalers
+        return self._train(
+            *fitted, checkpoint_dir=checkpoint_dir, resume=resume, warm_start=warm_start
+        )
+
+    def _train(
+        self,
+        rows: PriceRows,
+        train_ends: np.ndarray,
+        val_rows: PriceRows | None,
+        val_ends: np.ndarray,
+        *,
+        checkpoint_dir: Path | None,
+        resume: bool,
+        warm_start: nn.Module | None,
+    ) -> Forecaster:
+        """The linear baseline, then the model, on the given windows."""
         cfg = self.config
-        train_frame = drop_short_tickers(featurize(read_prices(train), self.config), self.config)
-        raw_inputs = train_frame.select(cfg.features).to_numpy().astype(np.float64)
-        codes, tickers = ticker_codes(train_frame)
-        usable = np.isfinite(raw_inputs).all(axis=1)
-        self.feature_scaler_ = Scaler(kind=cfg.scaler, per_ticker=cfg.scale_per_ticker).fit(
-            raw_inputs[usable], codes[usable], tickers
-        )
-        target = train_frame["target"].to_numpy()
-        known = np.isfinite(target) & ~train_frame["jump_ahead"].to_numpy()
-        self.target_scaler_ = Scaler(kind=cfg.scaler, per_ticker=cfg.scale_per_ticker).fit(
-            target[known, None], codes[known], tickers
-        )
-        train_rows = self._rows(train_frame)
-        train_data = labelled_windows(train_rows, train_rows.labelled)
-        if len(train_data) == 0:
+        if len(train_ends) == 0:
             raise DataError(
                 "the training period has no window with a trustworthy outcome; "
-                f"{suspect_hint(train_rows, self.config.max_abs_log_return)}"
+                f"{suspect_hint(rows, cfg.max_abs_log_return)}"
             )
-        self.scored_ = {"train": train_rows.scored_dates(train_rows.labelled)}
+        train_data = rows.windows(train_ends, lookback=cfg.lookback)
+        self.scored_ = {"train": rows.describe(train_ends)}
         val_data = None
-        if val is not None:
-            val_rows = self._rows(featurize(read_prices(val), self.config))
-            # windows made before the validation dates are history: their inputs only
-            validated = val_rows.labelled & val_rows.made_between(val_origins)
-            val_data = labelled_windows(val_rows, validated)
-            if len(val_data) == 0:
+        if val_rows is not None:
+            if len(val_ends) == 0:
                 raise DataError(
                     "the validation period has no complete window; it needs more than "
-                    f"lookback + horizon + warm-up = {self.min_rows} rows per ticker"
+                    f"lookback + horizon + warm-up = {min_rows(self.config)} rows per ticker"
                 )
-            self.scored_["val"] = val_rows.scored_dates(validated)
-        n_features = train_data.features.shape[1]
+            val_data = val_rows.windows(val_ends, lookback=cfg.lookback)
+            self.scored_["val"] = val_rows.describe(val_ends)
         self.linear_ = fit_linear_baseline(train_data, val_data, lookback=cfg.lookback)
         if cfg.model == "linear":  # the baseline just fitted is the model
             self.model_ = self.linear_
             return self
-        # seeded before building so the initial weights are reproducible too
-        torch.manual_seed(self.training.seed)
-        self.model_ = build_model(
-            cfg.model,
-            n_features=n_features,
-            lookback=cfg.lookback,
-            n_outputs=1,
-            params=cfg.model_params,
+        self.model_, self.history_ = fit_network(
+            cfg,
+            self.training,
+            train_data,
+            val_data,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            warm_start=warm_start,
         )
-        if warm_start is not None:
-            self.model_.load_state_dict(warm_start.state_dict())
-        if MODELS[cfg.model].fit == "gradient":
-            loss_fn = nn.HuberLoss() if cfg.loss == "huber" else nn.MSELoss()
-            self.history_ = fit_model(
-                self.model_,
-                train_data,
-                val_data,
-                loss_fn=loss_fn,
-                config=self.training,
-                checkpoint_dir=checkpoint_dir,
-                resume=resume,
-            )
-            self.model_.cpu()
         return self
 
     @property
@@ -173,127 +190,97 @@ class Forecaster(Estimator):
         """Dates of history before a forecast origin that its window and features read."""
         return self.config.lookback + feature_warmup(self.config.features) + 1
 
-    @property
-    def min_rows(self) -> int:
-        """Rows a ticker needs for one labelled window."""
-        return min_rows(self.config)
-
-    def check_outcomes(self, frame: PriceSource, *, part: str) -> None:
+    def check_outcomes(self, data: PriceSource | Panel, *, part: str = "test") -> None:
         """Fail before any training when most outcomes of `part` are suspect jumps."""
-        featurized = featurize(read_prices(frame), self.config)
-        known = featurized["target"].is_not_null() & featurized["target"].is_not_nan()
-        n_known = int(known.sum())
-        n_suspect = int((known & featurized["jump_ahead"]).sum())
-        if n_known and n_suspect > n_known / 2:
-            raise DataError(
-                f"{n_suspect} of the {n_known} outcomes in the {part} period span a one-day "
-                f"move beyond max_abs_log_return={self.config.max_abs_log_return:g}, so most "
-                "of it could not be scored. If such moves are real in this data (intraday bars, "
-                "crypto, penny stocks), raise the bound (CLI: --max-abs-log-return)"
-            )
+        if isinstance(data, Panel):
+            rows = data.rows
+            inside = rows.known & (data.part == PARTS[part]) & rows.target_in(data.part)
+        else:
+            rows = self.collect(data)
+            inside = rows.known
+        check_suspects(rows, inside, part=part, bound=self.config.max_abs_log_return)
 
-    def _rows(self, frame: pl.DataFrame) -> Rows:
-        """Scale a featurized frame and index its windows."""
-        cfg = self.config
-        codes, tickers = ticker_codes(frame)
-        inputs = self.feature_scaler_.transform(
-            frame.select(cfg.features).to_numpy(), codes, tickers
-        )
-        target = self.target_scaler_.transform(frame["target"].to_numpy()[:, None], codes, tickers)
-        if cfg.target == "price":
-            # the price level as an input too, scaled with the target's scaler
-            close = self.target_scaler_.transform(
-                frame["close"].to_numpy()[:, None], codes, tickers
-            )
-            inputs = np.ascontiguousarray(np.hstack([inputs, close]))
-        ends = window_ends(codes, np.isfinite(inputs).all(axis=1), lookback=cfg.lookback)
-        data = WindowDataset(
-            torch.from_numpy(inputs),
-            torch.from_numpy(target),
-            torch.from_numpy(ends),
-            lookback=cfg.lookback,
-        )
-        columns = ["date", "ticker", "close", "future_close", "jump_ahead"]
-        columns += [f"{name}_signal" for name in FACTORS]
-        return Rows(
-            frame.select(columns),
-            data,
-            known=np.isfinite(target[ends, 0]),
-            suspect=frame["jump_ahead"].to_numpy()[ends],
-            codes=codes,
-            tickers=tickers,
-        )
+    def collect(self, source: PriceSource | PriceRows, **read: Any) -> PriceRows:
+        """The rows of `source`, featurized with this forecaster's features and target.
+
+        Rows collected before are copied (after a check that they carry these features), so
+        the caller's rows are never scaled.
+        """
+        return collect_for(self.config, source, **read)
 
     # ------------------------------------------------------------------------- predict
-    def _forecast(self, rows: Rows, model: nn.Module | None) -> np.ndarray:
-        """Raw forecasts (target units) for every window; `None` means the naive forecast."""
+    def _forecast(self, rows: PriceRows, ends: np.ndarray, model: nn.Module | None) -> np.ndarray:
+        """Log-return forecasts for the windows at `ends`; `None` means the naive forecast."""
         cfg = self.config
-        ends = rows.data.ends.numpy()
-        close = rows.frame["close"].to_numpy()[ends]
         if model is None or (cfg.model == "naive" and model is self.model_):
-            return np.zeros(len(ends)) if cfg.target == "log_return" else close
-        scaled = predict_batches(model, rows.data).numpy()
-        raw = self.target_scaler_.inverse_transform(scaled, rows.codes[ends], rows.tickers)
-        return raw[:, 0]
+            return np.zeros(len(ends))
+        scaled = predict_batches(model, rows.windows(ends, lookback=cfg.lookback)).numpy()
+        raw = self.target_scaler_.inverse_transform(scaled, rows.codes(ends), rows.tickers)[:, 0]
+        if cfg.target == "price":  # a price level forecast, as a return from the last close
+            return np.log(np.maximum(raw, 1e-12) / rows.close[ends])
+        return raw
 
-    def _as_return(self, raw: np.ndarray, close: np.ndarray) -> np.ndarray:
-        if self.config.target == "log_return":
-            return raw
-        return np.log(np.maximum(raw, 1e-12) / close)
+    def predict(self, source: PriceSource, **read: Any) -> pl.DataFrame:
+        """Forecast `horizon` rows ahead from every complete window, including the latest.
 
-    def predict(self, frame: PriceSource) -> pl.DataFrame:
-        """Forecast `horizon` rows ahead from every complete window, including the latest."""
+        `read`: how to read `source` (columns, layout, ffill_limit; Parquet is streamed).
+        """
         self.check_is_fitted()
-        rows = self._rows(featurize(read_prices(frame), self.config))
-        if len(rows.data) == 0:
+        rows = self.collect(source, **read)
+        rows.scale(self.feature_scaler_, self.target_scaler_)
+        everything = np.ones(rows.n_rows, dtype=bool)
+        ends = rows.window_ends(everything, lookback=self.config.lookback)
+        if len(ends) == 0:
             raise DataError(
                 f"no complete window to forecast from; need at least "
                 f"{self.config.lookback + feature_warmup(self.config.features)} rows per ticker"
             )
-        ends = rows.data.ends.numpy()
-        close = rows.frame["close"].to_numpy()[ends]
-        forecast_return = self._as_return(self._forecast(rows, self.model_), close)
-        return (
-            rows.frame[ends]
-            .select("date", "ticker", "close")
-            .with_columns(
-                pl.Series("forecast_log_return", forecast_return),
-                pl.Series("forecast_price", close * np.exp(forecast_return)),
-            )
+        close = rows.close[ends]
+        forecast_return = self._forecast(rows, ends, self.model_)
+        return rows.prices(ends).with_columns(
+            pl.Series("forecast_log_return", forecast_return),
+            pl.Series("forecast_price", close * np.exp(forecast_return)),
         )
 
     # ------------------------------------------------------------------------ evaluate
     def evaluate(
-        self, test: PriceSource, *, origins: tuple[dt.date, dt.date] | None = None
+        self, test: PriceSource | Panel, *, origins: tuple[dt.date, dt.date] | None = None
     ) -> dict[str, Any]:
         """Metrics of the model, the linear and the naive baseline on the test period.
 
-        Every window whose outcome is known gets a forecast; those whose outcome spans a
-        suspect jump are kept in `predictions_` (flagged) and left out of the metrics.
-        `origins` (first, last) keeps only forecasts made on those dates; earlier rows of
-        `test` then serve as input history only, later ones only to know the outcome.
+        `test` is the Panel the model was fitted on (its test part is scored), or prices of
+        the test period. Every window whose outcome is known gets a forecast; those whose
+        outcome spans a suspect jump are kept in `predictions_` (flagged) and left out of the
+        metrics. `origins` (first, last) keeps only forecasts made on those dates; earlier rows
+        then serve as input history only, later ones only to know the outcome.
         """
         self.check_is_fitted()
-        rows = self._rows(featurize(read_prices(test), self.config))
-        keep = rows.known & rows.made_between(origins)
-        if not keep.any():
+        if isinstance(test, Panel):
+            check_panel(test, self.config)
+            rows, ends = test.rows, test.ends[TEST]
+        else:
+            rows = self.collect(test)
+            rows.scale(self.feature_scaler_, self.target_scaler_)
+            made = rows.known & rows.made_between(origins)
+            ends = rows.window_ends(made, lookback=self.config.lookback)
+        if len(ends) == 0:
             raise DataError(
-                f"the test period has no labelled window; it needs at least {self.min_rows} "
-                "rows per ticker"
+                "the test period has no labelled window; it needs at least "
+                f"{min_rows(self.config)} rows per ticker"
             )
-        if not (keep & ~rows.suspect).any():
+        suspect = rows.suspect[ends]
+        if suspect.all():
             raise DataError(
                 "the test period has no window with a trustworthy outcome; "
                 f"{suspect_hint(rows, self.config.max_abs_log_return)}"
             )
-        self.scored_["test"] = rows.scored_dates(keep & ~rows.suspect)
-        close = rows.frame["close"].to_numpy()[rows.data.ends.numpy()[keep]]
+        self.scored_["test"] = rows.describe(ends[~suspect])
         forecasts = {
-            self.config.model: self._as_return(self._forecast(rows, self.model_)[keep], close),
-            "linear": self._as_return(self._forecast(rows, self.linear_)[keep], close),
-            "naive": np.zeros(len(close)),
+            self.config.model: self._forecast(rows, ends, self.model_),
+            "linear": self._forecast(rows, ends, self.linear_),
+            "naive": np.zeros(len(ends)),
         }
-        self.predictions_ = prediction_table(rows.frame[rows.data.ends.numpy()[keep]], forecasts)
+        self.predictions_ = prediction_table(rows.table(ends), forecasts)
         self.metrics_ = score_predictions(
             self.predictions_, list(forecasts), horizon=self.config.horizon
         )

@@ -111,29 +111,36 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
 
     Rows whose outcome is suspect are left out of every metric and counted in `n_excluded`.
     """
-    suspect = table["suspect_outcome"] if "suspect_outcome" in table.columns else None
-    n_excluded = int(suspect.sum()) if suspect is not None else 0
-    scored = table.filter(~suspect) if suspect is not None else table
-    if scored.height == 0:
+    flagged = "suspect_outcome" in table.columns
+    suspect = table["suspect_outcome"] if flagged else pl.repeat(False, table.height, eager=True)
+    n_excluded = int(suspect.sum())
+    if n_excluded == table.height:
         raise ValueError(f"all {table.height} outcomes are suspect jumps; nothing is left to score")
-    actual_return = scored["actual_log_return"].to_numpy()
-    dates = scored["date"].to_numpy()
-    panel = is_panel(scored)
-    n_tickers = scored["ticker"].n_unique()
+    # columns are taken one at a time through the mask: no filtered copy of the whole table
+    keep = ~suspect.to_numpy() if n_excluded else slice(None)
+
+    def column(name: str) -> np.ndarray:
+        return table[name].to_numpy()[keep]
+
+    actual_return, dates = column("actual_log_return"), column("date")
+    n_tickers = (
+        table["ticker"].filter(~suspect).n_unique() if n_excluded else table["ticker"].n_unique()
+    )
+    panel = n_tickers >= MIN_PANEL_NAMES
     common = {
-        "n": float(scored.height),
-        "n_dates": float(scored["date"].n_unique()),
+        "n": float(len(actual_return)),
+        "n_dates": float(len(np.unique(dates))),
         "n_tickers": float(n_tickers),
         "n_excluded": float(n_excluded),
     }
     metrics: dict[str, Any] = {}
     for name in models:
-        forecast_return = scored[f"{name}_log_return"].to_numpy()
+        forecast_return = column(f"{name}_log_return")
         row: dict[str, float | None] = {}
         row |= return_metrics(
             actual_return, forecast_return, dates, horizon=horizon, panel=n_tickers > 1
         )
-        row |= price_metrics(scored["actual_price"].to_numpy(), scored[f"{name}_price"].to_numpy())
+        row |= price_metrics(column("actual_price"), column(f"{name}_price"))
         if name == "naive":
             # the benchmark against itself: no direction, and nothing to test
             row |= {"directional_accuracy": None, "dm_statistic": None, "dm_p_value": None}
@@ -145,7 +152,7 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
     metrics[ALWAYS_UP] = {"directional_accuracy": up_share} | common
     if panel:
         for name in FACTORS:
-            signal = scored[f"{name}_signal"].to_numpy()
+            signal = column(f"{name}_signal")
             known = np.isfinite(signal)
             if known.sum() < 2:
                 continue

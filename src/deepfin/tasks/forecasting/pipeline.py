@@ -9,15 +9,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from deepfin.backtest import BacktestConfig, forecasts_from_predictions
 from deepfin.backtest import run_backtest as trade
 from deepfin.config import DataConfig, ForecastConfig, RunConfig
+from deepfin.data.chunks import streams
+from deepfin.data.columns import PRICE_FIELDS, find_alias
 from deepfin.data.features import DEFAULT_FEATURES, FACTORS, required_columns
+from deepfin.data.io import PriceSource
+from deepfin.data.panel import Panel
 from deepfin.data.samples import load_prices
-from deepfin.data.splits import Split, chronological_split
-from deepfin.errors import DataError
 from deepfin.runs.files import CONFIG, run_header, write_json
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import (
@@ -25,56 +29,69 @@ from deepfin.tasks.forecasting.evaluation import (
     REFERENCES,
     primary_rmse,
 )
+from deepfin.tasks.forecasting.preprocess import check_suspects
 from deepfin.tasks.forecasting.walk_forward import walk_forward
 from deepfin.training import distributed
 
 log = logging.getLogger(__name__)
 
 
-def load_run_data(config: DataConfig) -> pl.DataFrame:
-    """The prices a run uses: the source, narrowed to the chosen tickers."""
+def open_prices(config: DataConfig) -> tuple[PriceSource, dict[str, Any], set[str]]:
+    """The source a run reads, how to read it, and the price columns it has.
+
+    A long Parquet file stays a path and is streamed in chunks; anything else is read and
+    validated once here.
+    """
+    if streams(config.source, config.layout):
+        names = pq.read_schema(config.source).names
+        named = set(config.columns.values())
+        roles = {
+            role
+            for role in PRICE_FIELDS
+            if config.columns.get(role) in names or (find_alias(names, role) not in (None, *named))
+        }
+        read = {"columns": dict(config.columns) or None, "ffill_limit": config.ffill_limit}
+        return config.source, read, roles
     frame = load_prices(
         config.source,
         columns=dict(config.columns) or None,
         layout=config.layout,
         ffill_limit=config.ffill_limit,
     )
-    if config.tickers:
-        missing = sorted(set(config.tickers) - set(frame["ticker"].unique().to_list()))
-        if missing:
-            raise DataError(f"ticker(s) {missing} are not in {config.source}")
-        frame = frame.filter(pl.col("ticker").is_in(list(config.tickers)))
-    if config.max_tickers:
-        keep = frame["ticker"].unique(maintain_order=True).head(config.max_tickers)
-        frame = frame.filter(pl.col("ticker").is_in(keep.implode()))
-    return frame
+    return frame, {"layout": "long", "ffill_limit": config.ffill_limit}, set(frame.columns)
 
 
-def split_run_data(frame: pl.DataFrame, config: RunConfig) -> Split:
-    """Chronological split with the embargo defaulting to the horizon."""
-    embargo = config.split.embargo if config.split.embargo >= 0 else config.forecast.horizon
-    return chronological_split(
-        frame,
+def prepare_run(config: RunConfig) -> tuple[RunConfig, Panel]:
+    """The run's prices as a Panel split by date, and the config with the features they feed."""
+    source, read, roles = open_prices(config.data)
+    config = dataclasses.replace(config, forecast=usable_features(config.forecast, roles))
+    forecaster = Forecaster.from_config(config.forecast, config.training)
+    panel = forecaster.prepare(
+        source,
         val_fraction=config.split.val_fraction,
         test_fraction=config.split.test_fraction,
-        embargo=embargo,
+        embargo=config.split.embargo if config.split.embargo >= 0 else None,
+        tickers=config.data.tickers,
+        max_tickers=config.data.max_tickers,
+        **read,
     )
+    return config, panel
 
 
-def usable_features(config: ForecastConfig, frame: pl.DataFrame) -> ForecastConfig:
+def usable_features(config: ForecastConfig, columns: set[str]) -> ForecastConfig:
     """The default features the data can feed: closes-only files leave out volume and range.
 
     Features the user chose are kept as chosen, so a missing column is an error that names it.
     """
     if config.features != DEFAULT_FEATURES:
         return config
-    kept = tuple(f for f in config.features if required_columns((f,)) <= set(frame.columns))
+    kept = tuple(f for f in config.features if required_columns((f,)) <= columns)
     if kept == config.features:
         return config
     left_out = [f for f in config.features if f not in kept]
     log.warning(
         "the data has no %s column(s): leaving out feature(s) %s (name features with --features)",
-        "/".join(sorted(required_columns(tuple(left_out)) - set(frame.columns))),
+        "/".join(sorted(required_columns(tuple(left_out)) - columns)),
         ", ".join(left_out),
     )
     return dataclasses.replace(config, features=kept)
@@ -92,47 +109,37 @@ def new_run_dir(runs_dir: Path | str, label: str) -> Path:
 
 
 def run_forecast(
-    config: RunConfig, *, run_dir: Path, resume: bool = False, split: Split | None = None
+    config: RunConfig, *, run_dir: Path, resume: bool = False, panel: Panel | None = None
 ) -> Forecaster:
-    """Fit on train (+val), evaluate on test, save everything into `run_dir`."""
-    if split is None:
-        frame = load_run_data(config.data)
-        config = dataclasses.replace(config, forecast=usable_features(config.forecast, frame))
-        split = split_run_data(frame, config)
+    """Fit on train (+val), evaluate on test, save everything into `run_dir`.
+
+    `panel`: the run's prices already prepared (as `prepare_run` gives them with `config`).
+    """
+    if panel is None:
+        config, panel = prepare_run(config)
     # under DDP every rank trains; only the main one writes the run folder
     main_process = distributed.is_main_process()
     forecaster = Forecaster.from_config(config.forecast, config.training)
-    forecaster.check_outcomes(split.test, part="test")  # before, not after, the training
+    forecaster.check_outcomes(panel, part="test")  # before, not after, the training
+    split = panel.describe()
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "run.json", {**config.to_dict(), "split": split.describe()})
-    # validation and test windows take their warm-up from the history before them
-    context = forecaster.context_rows
-    val, val_origins = split.with_history("val", context) if split.val is not None else (None, None)
-    forecaster.fit(
-        split.train,
-        val,
-        val_origins=val_origins,
-        checkpoint_dir=run_dir / "checkpoint",
-        resume=resume,
-    )
+        write_json(run_dir / "run.json", {**config.to_dict(), "split": split})
+    forecaster.fit(panel, checkpoint_dir=run_dir / "checkpoint", resume=resume)
     if main_process:
-        test, test_origins = split.with_history("test", context)
-        forecaster.evaluate(test, origins=test_origins)
+        forecaster.evaluate(panel)
         forecaster.save(run_dir)
         # the rows each part held, and the forecast origins that were actually scored
         write_json(
             run_dir / "run.json",
-            {**config.to_dict(), "split": split.describe(), "scored": forecaster.scored_},
+            {**config.to_dict(), "split": split, "scored": forecaster.scored_},
         )
     return forecaster
 
 
 def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
     """Fit every model on one split; one leaderboard row per model, saved as CSV and JSON."""
-    frame = load_run_data(config.data)
-    config = dataclasses.replace(config, forecast=usable_features(config.forecast, frame))
-    split = split_run_data(frame, config)
+    config, panel = prepare_run(config)
     rows: list[dict[str, Any]] = []
     references: dict[str, dict[str, Any]] = {}
     baselines: dict[str, dict[str, Any]] = {}
@@ -141,7 +148,7 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
         model_config = dataclasses.replace(config.forecast, model=name)
         model_run = dataclasses.replace(config, forecast=model_config)
         began = time.perf_counter()
-        forecaster = run_forecast(model_run, run_dir=run_dir / name, split=split)
+        forecaster = run_forecast(model_run, run_dir=run_dir / name, panel=panel)
         assert forecaster.metrics_ is not None
         metrics = forecaster.metrics_[name]
         # every model sees the same test rows, so the reference rows are the same in each run
@@ -172,7 +179,7 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
     write_json(run_dir / CONFIG, {**run_header("compare"), **config.to_dict(), "models": models})
     write_json(
         run_dir / "leaderboard.json",
-        {"split": split.describe(), "scored": scored, "rows": board.to_dicts()},
+        {"split": panel.describe(), "scored": scored, "rows": board.to_dicts()},
     )
     return board
 
@@ -186,16 +193,19 @@ def run_backtest(
     config: RunConfig, *, models: list[str], strategy: BacktestConfig, run_dir: Path
 ) -> dict[str, Any]:
     """Walk-forward forecasts of every model, traded with costs; all saved into `run_dir`."""
-    frame = load_run_data(config.data)
-    config = dataclasses.replace(config, forecast=usable_features(config.forecast, frame))
-    calendar = frame["date"].unique().sort()
-    first_test = calendar[int(calendar.len() * (1 - config.walk_forward.test_fraction))]
-    # before any fold trains: the outcomes the folds will be scored on must be trustworthy
-    Forecaster.from_config(config.forecast, config.training).check_outcomes(
-        frame.filter(pl.col("date") >= first_test), part="walk-forward test"
+    source, read, roles = open_prices(config.data)
+    config = dataclasses.replace(config, forecast=usable_features(config.forecast, roles))
+    forecaster = Forecaster.from_config(config.forecast, config.training)
+    rows = forecaster.collect(
+        source, tickers=config.data.tickers, max_tickers=config.data.max_tickers, **read
     )
+    calendar = np.unique(rows.stamps)
+    first_test = calendar[int(len(calendar) * (1 - config.walk_forward.test_fraction))]
+    # before any fold trains: the outcomes the folds will be scored on must be trustworthy
+    tested = rows.known & (rows.stamps >= first_test)
+    check_suspects(rows, tested, part="walk-forward test", bound=config.forecast.max_abs_log_return)
     run_dir.mkdir(parents=True, exist_ok=True)
-    panel = frame["ticker"].n_unique() > 1
+    panel = len(rows.tickers) > 1
     if panel and strategy.top_k is None and strategy.top_fraction is None:
         # a panel strategy needs a book size: the top decile is the usual first look
         strategy = dataclasses.replace(strategy, top_fraction=0.1)
@@ -204,7 +214,7 @@ def run_backtest(
         {**config.to_dict(), "models": models, "strategy": dataclasses.asdict(strategy)},
     )
     result = walk_forward(
-        frame,
+        rows,
         forecast=config.forecast,
         training=config.training,
         config=config.walk_forward,
@@ -212,7 +222,8 @@ def run_backtest(
         progress=config.training.progress,
     )
     first, last = result.predictions["date"].min(), result.predictions["date"].max()
-    prices = frame.filter(pl.col("date") >= first).select("date", "ticker", "close")
+    first_stamp = result.predictions["date"].to_physical().min()
+    prices = rows.prices(np.flatnonzero(rows.stamps >= first_stamp))
     stats: dict[str, Any] = {}
     daily: pl.DataFrame | None = None
     # the naive forecast (a zero return) carries no signal to trade: the benchmark stands in;

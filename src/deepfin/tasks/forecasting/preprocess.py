@@ -1,29 +1,24 @@
-"""Preprocessing a forecaster applies to every frame: causal features, the target, factors."""
+"""Checks a forecaster makes on its rows: tickers too short to learn from, suspect outcomes, and
+panels prepared with other settings."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import Any
 
-import polars as pl
+import numpy as np
 
 from deepfin.config import ForecastConfig
-from deepfin.data.features import add_factors, add_features, add_target, feature_warmup
+from deepfin.data.chunks import collect_rows
+from deepfin.data.features import feature_warmup
+from deepfin.data.io import PriceSource
+from deepfin.data.panel import Panel
+from deepfin.data.rows import PriceRows
+from deepfin.data.scaling import Scaler
 from deepfin.errors import DataError
 
 log = logging.getLogger(__name__)
-
-
-def featurize(frame: pl.DataFrame, config: ForecastConfig) -> pl.DataFrame:
-    """Features, the target and its suspect-jump flags, the future close and factor signals."""
-    frame = add_features(frame, config.features)
-    frame = add_target(
-        frame,
-        horizon=config.horizon,
-        target=config.target,
-        max_abs_log_return=config.max_abs_log_return,
-    )
-    future = pl.col("close").shift(-config.horizon).over("ticker").alias("future_close")
-    return add_factors(frame.with_columns(future))
 
 
 def min_rows(config: ForecastConfig) -> int:
@@ -31,23 +26,99 @@ def min_rows(config: ForecastConfig) -> int:
     return config.lookback + config.horizon + feature_warmup(config.features)
 
 
-def drop_short_tickers(frame: pl.DataFrame, config: ForecastConfig) -> pl.DataFrame:
-    """The frame without tickers too short for one labelled window, each named in a warning."""
+def short_tickers(rows: PriceRows, in_part: np.ndarray, config: ForecastConfig) -> np.ndarray:
+    """Per row: its ticker has too few rows in the part for one window (named in a warning)."""
     needed = min_rows(config)
-    counts = frame.group_by("ticker", maintain_order=True).len()
-    short = counts.filter(pl.col("len") < needed)
+    counts = np.add.reduceat(in_part.astype(np.int64), rows.row_starts[:-1])
+    short = np.flatnonzero(counts < needed)
     requirement = (
         f"need at least {needed} rows per ticker for lookback={config.lookback}, "
         f"horizon={config.horizon} and {feature_warmup(config.features)} warm-up rows of features"
     )
-    if short.height == counts.height:
-        name, rows = short.row(0)
-        raise DataError(f"{requirement}; {name} has {rows}")
-    if short.height:
-        log.warning(
-            "%s; dropping %d ticker(s): %s",
-            requirement,
-            short.height,
-            ", ".join(f"{n} ({r})" for n, r in short.iter_rows()),
+    if len(short) == len(counts):
+        raise DataError(f"{requirement}; {rows.tickers[0]} has {counts[0]} training rows")
+    if len(short):
+        named = ", ".join(f"{rows.tickers[i]} ({counts[i]})" for i in short[:20])
+        more = f" and {len(short) - 20} more" if len(short) > 20 else ""
+        log.warning("%s; not training on %d ticker(s): %s%s", requirement, len(short), named, more)
+    return np.repeat(counts < needed, np.diff(rows.row_starts))
+
+
+def check_suspects(rows: PriceRows, known: np.ndarray, *, part: str, bound: float) -> None:
+    """Fail when most of the `known` outcomes (a row mask) of `part` span suspect jumps."""
+    n_known, n_suspect = int(known.sum()), int((known & rows.suspect).sum())
+    if n_known and n_suspect > n_known / 2:
+        raise DataError(
+            f"{n_suspect} of the {n_known} outcomes in the {part} period span a one-day "
+            f"move beyond max_abs_log_return={bound:g}, so most of it could not be scored. "
+            "If such moves are real in this data (intraday bars, crypto, penny stocks), raise "
+            "the bound (CLI: --max-abs-log-return)"
         )
-    return frame.filter(~pl.col("ticker").is_in(short["ticker"].implode()))
+
+
+def check_panel(panel: Panel, config: ForecastConfig) -> None:
+    """A Panel must have been prepared with the forecaster's settings."""
+    rows = panel.rows
+    expected = {
+        "lookback": config.lookback,
+        "horizon": config.horizon,
+        "inputs": len(config.features) + int(config.target == "price"),
+        "scaler": (config.scaler, config.scale_per_ticker),
+    }
+    got = {
+        "lookback": panel.lookback,
+        "horizon": rows.horizon,
+        "inputs": rows.features.shape[1],
+        "scaler": (panel.feature_scaler.kind, panel.feature_scaler.per_ticker),
+    }
+    if got != expected:
+        raise ValueError(
+            f"this panel was prepared with {got}, the forecaster expects {expected}; "
+            "build it with forecaster.prepare(source)"
+        )
+
+
+def collect_for(config: ForecastConfig, source: PriceSource | PriceRows, **read: Any) -> PriceRows:
+    """The rows of `source` featurized for `config`; rows collected before are checked, copied."""
+    cfg = config
+    if isinstance(source, PriceRows):
+        expected = (*cfg.features, "close") if cfg.target == "price" else cfg.features
+        if (source.names, source.horizon) != (expected, cfg.horizon):
+            raise ValueError(
+                f"these rows hold {source.names} at horizon {source.horizon}; the "
+                f"forecaster needs {expected} at horizon {cfg.horizon}"
+            )
+        return source.copy()
+    return collect_rows(
+        source,
+        features=cfg.features,
+        horizon=cfg.horizon,
+        target=cfg.target,
+        max_abs_log_return=cfg.max_abs_log_return,
+        **read,
+    )
+
+
+def periods(
+    config: ForecastConfig,
+    train: PriceSource | PriceRows,
+    val: PriceSource | PriceRows | None,
+    val_origins: tuple[dt.date, dt.date] | None,
+) -> tuple[tuple[Scaler, Scaler], PriceRows, np.ndarray, PriceRows | None, np.ndarray]:
+    """Scalers fitted on a training period's rows; its rows and windows, and validation's.
+
+    Windows of `val` made before `val_origins` are history: their inputs only.
+    """
+    rows = collect_for(config, train)
+    usable = ~short_tickers(rows, np.ones(rows.n_rows, dtype=bool), config)
+    scalers = rows.fit_scalers(
+        usable, usable, kind=config.scaler, per_ticker=config.scale_per_ticker
+    )
+    rows.scale(*scalers)
+    ends = rows.window_ends(rows.labelled & usable, lookback=config.lookback)
+    if val is None:
+        return scalers, rows, ends, None, np.zeros(0, dtype=np.int64)
+    val_rows = collect_for(config, val)
+    val_rows.scale(*scalers)
+    origins = val_rows.labelled & val_rows.made_between(val_origins)
+    return scalers, rows, ends, val_rows, val_rows.window_ends(origins, lookback=config.lookback)

@@ -8,11 +8,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 from rich.progress import Progress
 
 from deepfin.config import ForecastConfig, WalkForwardConfig
 from deepfin.data.features import feature_warmup
+from deepfin.data.io import PriceSource
+from deepfin.data.rows import PriceRows
 from deepfin.errors import DataError
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import score_predictions
@@ -82,7 +85,7 @@ def make_folds(
 
 
 def walk_forward(
-    frame: pl.DataFrame,
+    prices: PriceSource | PriceRows,
     *,
     forecast: ForecastConfig,
     training: TrainingConfig,
@@ -90,8 +93,17 @@ def walk_forward(
     models: list[str],
     progress: bool = True,
 ) -> WalkForwardResult:
-    """Re-fit every model on each fold's training rows and forecast its test block."""
-    dates = frame["date"].unique().sort().to_list()
+    """Re-fit every model on each fold's training rows and forecast its test block.
+
+    `prices`: a price source, or the unscaled rows a forecaster collected from one. Features
+    are computed once over each ticker's whole history; each fold copies out its dates.
+    """
+    rows = (
+        prices
+        if isinstance(prices, PriceRows)
+        else Forecaster.from_config(forecast, training).collect(prices)
+    )
+    dates = rows.as_dates(np.unique(rows.stamps)).to_list()
     # input history a block needs before its first forecast origin
     context = forecast.lookback + feature_warmup(forecast.features) + 1
     folds = make_folds(dates, config, horizon=forecast.horizon, warmup=context)
@@ -105,9 +117,9 @@ def walk_forward(
         for fold in folds:
             first = dates[max(0, dates.index(fold.test[0]) - context)]
             beyond = dates[min(len(dates) - 1, dates.index(fold.test[1]) + forecast.horizon)]
-            train = frame.filter(pl.col("date").is_between(*fold.train))
-            val = frame.filter(pl.col("date").is_between(*fold.val))
-            test = frame.filter(pl.col("date").is_between(first, beyond))
+            train = rows.between(*map(rows.stamp, fold.train))
+            val = rows.between(*map(rows.stamp, fold.val))
+            test = rows.between(rows.stamp(first), rows.stamp(beyond))
             fold_table: pl.DataFrame | None = None
             for name in models:
                 forecaster, table = _fit_fold(
@@ -145,9 +157,9 @@ def walk_forward(
 def _fit_fold(
     name: str,
     fold: Fold,
-    train: pl.DataFrame,
-    val: pl.DataFrame,
-    test: pl.DataFrame,
+    train: PriceRows,
+    val: PriceRows,
+    test: PriceRows,
     forecast: ForecastConfig,
     training: TrainingConfig,
     config: WalkForwardConfig,
