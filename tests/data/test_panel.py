@@ -165,3 +165,34 @@ def test_default_features_and_sizes(prices: pl.DataFrame) -> None:
     assert panel.features.dtype.is_floating_point and panel.features.element_size() == 4
     inputs, targets = panel.train.batch(torch.arange(4))
     assert inputs.shape == (4, LOOKBACK, len(DEFAULT_FEATURES)) and targets.shape == (4, 1)
+
+
+@pytest.mark.parametrize("period", ["embargo", "val", "test"])
+@pytest.mark.parametrize("factor", [0.5, 40.0])
+def test_a_change_after_the_training_end_leaves_training_unchanged(
+    prices: pl.DataFrame, period: str, factor: float
+) -> None:
+    split = chronological_split(prices, val_fraction=0.2, test_fraction=0.2, embargo=1)
+    assert split.val is not None
+    calendar = prices["date"].unique().sort()
+    train_end = split.train["date"].max()
+    chosen = {
+        "embargo": calendar.filter(calendar > train_end).head(1),
+        "val": split.val["date"].unique().sort().head(3),
+        "test": split.test["date"].unique().sort().tail(3),
+    }[period]
+    hit = pl.col("date").is_in(chosen.implode()) & (pl.col("ticker") == "T7")
+    changed = prices.with_columns(
+        pl.when(hit).then(pl.col(c) * factor).otherwise(pl.col(c))
+        for c in ("open", "high", "low", "close", "volume")
+    )
+    before, after = panel_of(prices), panel_of(changed)
+    for name in ("feature_scaler", "target_scaler"):
+        assert getattr(before, name).to_dict() == getattr(after, name).to_dict()
+    np.testing.assert_array_equal(before.train.ends.numpy(), after.train.ends.numpy())
+    train_rows = before.days <= before.rows.stamp(train_end)
+    np.testing.assert_array_equal(
+        before.features.numpy()[train_rows], after.features.numpy()[train_rows]
+    )
+    ends = before.train.ends
+    assert torch.equal(before.train.batch(torch.arange(len(ends)))[1], after.train.targets[ends])

@@ -180,3 +180,25 @@ def test_validation_and_test_windows_take_their_warm_up_from_the_history_before_
     alone = Forecaster(model="linear", lookback=10).fit(split.train, split.val)
     lost = alone.context_rows - 2  # the rows before the first complete window
     assert alone.scored_["val"].endswith(f"({n_val_dates - 1 - lost} days)")
+
+
+def test_a_prepared_panel_fits_and_scores_like_its_frames():
+    rng = np.random.default_rng(5)
+    prices = pl.concat(
+        price_frame(0.01 * rng.standard_normal(260), ticker=f"T{i}") for i in range(6)
+    )
+    forecaster = Forecaster(model="linear", lookback=10, features=("log_return", "rsi_14"))
+    panel = forecaster.prepare(prices, val_fraction=0.2, test_fraction=0.2)
+    metrics = forecaster.fit(panel).evaluate(panel)
+    # the same split as frames, validation and test taking their warm-up from earlier rows
+    split = chronological_split(prices, val_fraction=0.2, test_fraction=0.2, embargo=1)
+    frames = Forecaster(model="linear", lookback=10, features=("log_return", "rsi_14"))
+    val, val_dates = split.with_history("val", frames.context_rows)
+    test, test_dates = split.with_history("test", frames.context_rows)
+    again = frames.fit(split.train, val, val_origins=val_dates).evaluate(test, origins=test_dates)
+    assert metrics["linear"]["n"] == again["linear"]["n"] > 0
+    assert metrics["linear"]["return_rmse"] == pytest.approx(again["linear"]["return_rmse"])
+    with pytest.raises(ValueError, match="prepared with"):
+        Forecaster(model="linear", lookback=5, features=("log_return", "rsi_14")).fit(panel)
+    with pytest.raises(ValueError, match="carries its own validation"):
+        forecaster.fit(panel, split.val)
