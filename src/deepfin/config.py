@@ -46,8 +46,10 @@ class ForecastConfig:
             )
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss '{self.loss}'; choose one of {list(LOSSES)}")
-        if self.max_abs_log_return <= 0:
-            raise ValueError(f"max_abs_log_return must be > 0, got {self.max_abs_log_return}")
+        if not self.max_abs_log_return > 0:  # NaN fails this too: it would switch the filter off
+            raise ValueError(
+                f"max_abs_log_return must be a number > 0, got {self.max_abs_log_return}"
+            )
         object.__setattr__(self, "features", tuple(self.features))
 
 
@@ -65,6 +67,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"unknown layout '{self.layout}'; choose one of {list(LAYOUTS)}")
+        if self.max_tickers < 0:
+            raise ValueError(f"max_tickers must be >= 0 (0 keeps all), got {self.max_tickers}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,12 @@ class SplitConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     embargo: int = -1  # days dropped between parts; -1 means the forecast horizon
+
+    def __post_init__(self) -> None:
+        if self.embargo < -1:
+            raise ValueError(
+                f"embargo must be >= 0 days, or -1 for the forecast horizon; got {self.embargo}"
+            )
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,10 @@ class WalkForwardConfig:
             raise ValueError("refit_every, val_days and train_days must be >= 1 day")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+        if self.embargo < -1:
+            raise ValueError(
+                f"embargo must be >= 0 days, or -1 for the forecast horizon; got {self.embargo}"
+            )
 
 
 @dataclass(frozen=True)

@@ -379,3 +379,22 @@ def test_a_path_with_brackets_and_spaces_is_read_and_printed_as_written(tmp_path
     assert f"on {data}" in result.output and f"run folder: {run_dir}" in result.output
     assert (run_dir / "metrics.json").exists()
     assert invoke("report", str(run_dir)).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--max-tickers", "-2", "max_tickers must be >= 0"),
+        ("--embargo", "-7", "embargo must be >= 0 days, or -1"),
+        ("--max-abs-log-return", "nan", "max_abs_log_return must be a number > 0"),
+    ],
+)
+def test_values_that_would_be_silently_reinterpreted_are_refused(tmp_path, flag, value, says):
+    for command in ("forecast", "backtest"):
+        run_dir = tmp_path / command
+        result = invoke(
+            command, "--model", "linear", flag, value, "--no-progress", "--run-dir", str(run_dir)
+        )
+        assert result.exit_code == 2, result.output
+        assert says in result.output and "Traceback" not in result.output
+        assert not run_dir.exists()  # refused before anything was written
