@@ -121,7 +121,8 @@ def extension() -> ModuleType | None:
             build_directory=str(directory),
             verbose=False,
         )
-    except Exception as exc:  # a missing compiler must not stop training, only slow it
+    # a missing compiler or ninja must not stop training, only slow it; other errors show
+    except (ImportError, OSError, RuntimeError, subprocess.CalledProcessError) as exc:
         log.warning(
             "fused LSTM/GRU kernels unavailable (%s: %s); using torch's nn.LSTM/nn.GRU, which "
             "is slower on the CPU. Install a C++ compiler to enable them, or set %s=0 to "
