@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -9,9 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from deepfin.config import ForecastConfig
 from deepfin.data.splits import chronological_split
 from deepfin.errors import NotFittedError
 from deepfin.runs.load import load_run
+from deepfin.tasks.credit.config import CreditConfig
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.training import TrainingConfig
@@ -104,3 +108,23 @@ def _same(left: Any, right: Any) -> bool:
     if isinstance(left, float) and isinstance(right, float):
         return left == pytest.approx(right, rel=1e-9, nan_ok=True)
     return bool(left == right)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "config"), [(Forecaster, ForecastConfig), (CreditScorer, CreditConfig)]
+)
+def test_the_constructor_takes_each_config_field_with_its_default(estimator, config) -> None:
+    # the config dataclass declares a task's parameters; the constructor must not drift from it
+    taken = {
+        name: param.default
+        for name, param in inspect.signature(estimator).parameters.items()
+        if name not in ("training", "privacy")
+    }
+    declared = {field.name: _default(field) for field in dataclasses.fields(config)}
+    assert taken == declared
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory() or None  # an empty dict is taken as None
+    return field.default

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -12,59 +12,36 @@ from rich.table import Table
 from deepfin.backtest import BacktestConfig
 from deepfin.cli.common import (
     USER_ERRORS,
-    ColumnOption,
     ConfigOption,
-    DataOption,
-    FeaturesOption,
-    FfillOption,
-    IntOption,
-    LayoutOption,
-    MaxTickersOption,
-    ProgressOption,
     ReportOption,
-    TickersOption,
     build_config,
     console,
-    data_flags,
     fail,
     format_value,
 )
+from deepfin.cli.options import config_options
+from deepfin.config import DataConfig, ForecastConfig, WalkForwardConfig
 from deepfin.errors import ConfigError
 from deepfin.models import FORECAST_MODELS
 from deepfin.report.forecast import build_report
 from deepfin.runs.files import read_json
 from deepfin.tasks.forecasting.pipeline import new_run_dir, run_backtest
+from deepfin.training import TrainingConfig
 
 
+@config_options(
+    ("data", DataConfig),
+    ("walk_forward", WalkForwardConfig),
+    ("forecast", ForecastConfig),
+    ("training", TrainingConfig),
+    help={"forecast.model": "One model, if --models is not given."},
+)
 def backtest(
+    flags: dict[str, Any],
     models: Annotated[
         str | None, typer.Option(help="Comma-separated models (default: --model).")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="One model, if --models is not given.")] = None,
     config: ConfigOption = None,
-    data: DataOption = None,
-    column: ColumnOption = None,
-    tickers: TickersOption = None,
-    max_tickers: MaxTickersOption = None,
-    layout: LayoutOption = None,
-    ffill_limit: FfillOption = None,
-    embargo: Annotated[
-        int | None, typer.Option(help="Days between train, validation and test (default horizon).")
-    ] = None,
-    lookback: IntOption = None,
-    horizon: IntOption = None,
-    features: FeaturesOption = None,
-    max_abs_log_return: Annotated[float | None, typer.Option()] = None,
-    epochs: IntOption = None,
-    batch_size: IntOption = None,
-    seed: IntOption = None,
-    refit_every: Annotated[int | None, typer.Option(help="Days per fold (21: monthly).")] = None,
-    window: Annotated[str | None, typer.Option(help="expanding or rolling.")] = None,
-    train_days: Annotated[int | None, typer.Option(help="Rolling window length.")] = None,
-    val_days: IntOption = None,
-    test_fraction: Annotated[float | None, typer.Option()] = None,
-    warm_start: Annotated[bool | None, typer.Option("--warm-start/--cold-start")] = None,
-    warm_start_epochs: IntOption = None,
     strategy: Annotated[str, typer.Option(help="long_flat or long_short.")] = "long_short",
     top_k: Annotated[int | None, typer.Option(help="Panel: names held per side.")] = None,
     top_fraction: Annotated[
@@ -77,7 +54,6 @@ def backtest(
     rebalance_every: Annotated[int, typer.Option(help="Holding period in days.")] = 1,
     cost_bps: Annotated[float, typer.Option(help="Cost per unit traded, basis points.")] = 10.0,
     fixed_cost: Annotated[float, typer.Option(help="Per rebalance, fraction of NAV.")] = 0.0,
-    progress: ProgressOption = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Folder (default runs/<time>-backtest).")
     ] = None,
@@ -85,27 +61,6 @@ def backtest(
 ) -> None:
     """Walk-forward re-fits, stitched forecasts, and a strategy with costs vs a benchmark."""
     try:
-        flags = {
-            **data_flags(data, column, tickers, max_tickers, layout),
-            "forecast.model": model,
-            "forecast.lookback": lookback,
-            "forecast.horizon": horizon,
-            "forecast.features": features.split(",") if features else None,
-            "forecast.max_abs_log_return": max_abs_log_return,
-            "training.epochs": epochs,
-            "training.batch_size": batch_size,
-            "training.seed": seed,
-            "training.progress": progress,
-            "walk_forward.refit_every": refit_every,
-            "walk_forward.window": window,
-            "walk_forward.train_days": train_days,
-            "walk_forward.val_days": val_days,
-            "walk_forward.test_fraction": test_fraction,
-            "walk_forward.embargo": embargo,
-            "data.ffill_limit": ffill_limit,
-            "walk_forward.warm_start": warm_start,
-            "walk_forward.warm_start_epochs": warm_start_epochs,
-        }
         run_config = build_config(config, flags)
         names = [n.strip() for n in (models or run_config.forecast.model).split(",") if n.strip()]
         unknown = [name for name in names if name not in FORECAST_MODELS]

@@ -34,29 +34,15 @@ class ConsoleHandler(logging.Handler):
 USER_ERRORS = (DataError, ConfigError, NotFittedError, FileNotFoundError, ValueError)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML run config.")]
-DataOption = Annotated[
-    str | None, typer.Option("--data", help="Built-in data set name or CSV/Parquet path.")
-]
 ColumnOption = Annotated[
     list[str] | None, typer.Option("--column", help="Column role=name, e.g. close='Adj Close'.")
 ]
-TickersOption = Annotated[str | None, typer.Option(help="Comma-separated tickers to keep.")]
-MaxTickersOption = Annotated[int | None, typer.Option(help="Keep the first N tickers.")]
 LayoutOption = Annotated[
     str | None,
     typer.Option(help="long, wide (a date column and one column of closes per ticker) or auto."),
 ]
-FfillOption = Annotated[
-    int | None, typer.Option(help="Longest gap of rows forward-filled per ticker.")
-]
-FeaturesOption = Annotated[str | None, typer.Option(help="Comma-separated features.")]
-ProgressOption = Annotated[bool | None, typer.Option("--progress/--no-progress")]
-IntOption = Annotated[int | None, typer.Option()]  # a config value, overridden when given
 ReportOption = Annotated[
     bool, typer.Option("--report/--no-report", help="Write report.html into the run folder.")
-]
-ParamOption = Annotated[
-    list[str] | None, typer.Option("--param", help="Model hyperparameter key=value.")
 ]
 
 
@@ -68,36 +54,6 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
             raise ConfigError(f"{what} '{item}' needs the form key=value")
         pairs[key.strip()] = value.strip()
     return pairs
-
-
-def data_flags(
-    data: str | None,
-    column: list[str] | None,
-    tickers: str | None,
-    max_tickers: int | None,
-    layout: str | None = None,
-) -> dict[str, Any]:
-    """The [data] overrides every command that reads prices shares."""
-    return {
-        "data.source": data,
-        "data.columns": pairs(column, "--column") or None,
-        "data.tickers": tickers.split(",") if tickers else None,
-        "data.max_tickers": max_tickers,
-        "data.layout": layout,
-    }
-
-
-def parse_value(text: str) -> Any:
-    """Model hyperparameters from the command line: int, float, bool or string."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def build_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:

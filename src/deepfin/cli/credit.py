@@ -4,31 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from deepfin.cli.common import (
-    USER_ERRORS,
-    ConfigOption,
-    IntOption,
-    ParamOption,
-    ProgressOption,
-    console,
-    fail,
-    pairs,
-    parse_value,
-)
+from deepfin.cli.common import USER_ERRORS, ConfigOption, console, fail
+from deepfin.cli.options import config_options
 from deepfin.errors import DataError
 from deepfin.metrics.classification import bin_shares, population_stability_index
 from deepfin.models import TABULAR_MODELS
-from deepfin.tasks.credit.config import load_credit_config
+from deepfin.tasks.credit.config import (
+    CreditConfig,
+    CreditDataConfig,
+    CreditPrivacyConfig,
+    load_credit_config,
+)
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.credit.files import run_credit
 from deepfin.tasks.forecasting.pipeline import new_run_dir
+from deepfin.training import TrainingConfig
 
 credit_app = typer.Typer(help="Credit risk: loan-default scoring.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Option(help="Repeat, or separate with commas.")]
@@ -49,54 +46,19 @@ def _names(values: list[str] | None) -> tuple[str, ...]:
 
 
 @credit_app.command()
+@config_options(
+    ("data", CreditDataConfig),
+    ("credit", CreditConfig),
+    ("training", TrainingConfig),
+    ("privacy", CreditPrivacyConfig),
+    help={
+        "data.source": "CSV or Parquet loan table.",
+        "credit.model": f"One of {', '.join(TABULAR_MODELS)}.",
+    },
+)
 def train(
+    flags: dict[str, Any],
     config: ConfigOption = None,
-    data: Annotated[str | None, typer.Option("--data", help="CSV or Parquet loan table.")] = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help="Column that says default (default: default).")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help=f"One of {', '.join(TABULAR_MODELS)}.")] = None,
-    default_value: Annotated[
-        str | None, typer.Option(help="Target value meaning default (needed unless 0/1).")
-    ] = None,
-    date_col: Annotated[str | None, typer.Option(help="Split out of time by this date.")] = None,
-    numeric: Names = None,
-    categorical: Names = None,
-    drop_column: Names = None,
-    allow_column: Names = None,
-    sensitive: Annotated[
-        list[str] | None, typer.Option(help="Not a feature; used for the fairness table.")
-    ] = None,
-    baselines: Annotated[
-        str | None, typer.Option(help="Comma-separated (default logistic,lightgbm); '' for none.")
-    ] = None,
-    param: ParamOption = None,
-    min_category_count: IntOption = None,
-    unknown_categories: Annotated[str | None, typer.Option(help="error or other.")] = None,
-    integrated_gradient_steps: IntOption = None,
-    test_fraction: Annotated[float | None, typer.Option()] = None,
-    val_fraction: Annotated[float | None, typer.Option()] = None,
-    folds: Annotated[
-        int | None, typer.Option(help="k-fold cross-validation on the training rows.")
-    ] = None,
-    cutoff: Annotated[float | None, typer.Option(help="Approve below this probability.")] = None,
-    epochs: IntOption = None,
-    batch_size: IntOption = None,
-    learning_rate: Annotated[float | None, typer.Option()] = None,
-    optimizer: Annotated[str | None, typer.Option(help="adam or adamw.")] = None,
-    weight_decay: Annotated[float | None, typer.Option()] = None,
-    l1: Annotated[float | None, typer.Option()] = None,
-    l2: Annotated[float | None, typer.Option()] = None,
-    grad_clip: Annotated[float | None, typer.Option()] = None,
-    patience: IntOption = None,
-    seed: IntOption = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16")] = None,
-    dp: Annotated[bool | None, typer.Option("--dp/--no-dp", help="Train with DP-SGD.")] = None,
-    dp_epsilon: Annotated[float | None, typer.Option()] = None,
-    dp_delta: Annotated[float | None, typer.Option()] = None,
-    dp_max_grad_norm: Annotated[float | None, typer.Option()] = None,
-    progress: ProgressOption = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Default runs/<time>-credit-<model>.")
     ] = None,
@@ -104,48 +66,6 @@ def train(
     """Train a credit model beside logistic and LightGBM baselines; save a run and report."""
     from deepfin.report.credit import write_credit_report
 
-    def names(values: list[str] | None) -> tuple[str, ...] | None:
-        return _names(values) if values else None
-
-    flags = {
-        "data.source": data,
-        "data.test_fraction": test_fraction,
-        "data.val_fraction": val_fraction,
-        "data.folds": folds,
-        "data.cutoff": cutoff,
-        "credit.model": model,
-        "credit.target": target,
-        "credit.default_value": default_value,
-        "credit.date_col": date_col,
-        "credit.numeric": names(numeric),
-        "credit.categorical": names(categorical),
-        "credit.drop": names(drop_column),
-        "credit.allow_columns": names(allow_column),
-        "credit.sensitive": names(sensitive),
-        "credit.baselines": None if baselines is None else _names([baselines]),
-        "credit.model_params": {k: parse_value(v) for k, v in pairs(param, "--param").items()}
-        or None,
-        "credit.min_category_count": min_category_count,
-        "credit.unknown_categories": unknown_categories,
-        "credit.integrated_gradient_steps": integrated_gradient_steps,
-        "training.epochs": epochs,
-        "training.batch_size": batch_size,
-        "training.learning_rate": learning_rate,
-        "training.optimizer": optimizer,
-        "training.weight_decay": weight_decay,
-        "training.l1": l1,
-        "training.l2": l2,
-        "training.grad_clip": grad_clip,
-        "training.patience": patience,
-        "training.seed": seed,
-        "training.device": device,
-        "training.bf16": bf16,
-        "training.progress": progress,
-        "privacy.enabled": dp,
-        "privacy.epsilon": dp_epsilon,
-        "privacy.delta": dp_delta,
-        "privacy.max_grad_norm": dp_max_grad_norm,
-    }
     try:
         run = load_credit_config(config, {k: v for k, v in flags.items() if v is not None})
         privacy = run.privacy.privacy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,24 +13,16 @@ from deepfin.cli.common import (
     USER_ERRORS,
     ColumnOption,
     ConfigOption,
-    DataOption,
-    FeaturesOption,
-    FfillOption,
-    IntOption,
     LayoutOption,
-    MaxTickersOption,
-    ParamOption,
-    ProgressOption,
     ReportOption,
-    TickersOption,
     build_config,
     console,
-    data_flags,
     fail,
     metrics_table,
     pairs,
-    parse_value,
 )
+from deepfin.cli.options import config_options
+from deepfin.config import DataConfig, ForecastConfig, SplitConfig
 from deepfin.data.samples import SAMPLES
 from deepfin.errors import ConfigError
 from deepfin.models import FORECAST_MODELS
@@ -42,47 +34,19 @@ from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import REFERENCES, excluded_note
 from deepfin.tasks.forecasting.pipeline import new_run_dir, run_compare, run_forecast
-from deepfin.training import distributed
+from deepfin.training import TrainingConfig, distributed
 
 
+@config_options(
+    ("data", DataConfig),
+    ("split", SplitConfig),
+    ("forecast", ForecastConfig),
+    ("training", TrainingConfig),
+    help={"forecast.model": f"One of {', '.join(FORECAST_MODELS)}."},
+)
 def forecast(
+    flags: dict[str, Any],
     config: ConfigOption = None,
-    data: DataOption = None,
-    column: ColumnOption = None,
-    tickers: TickersOption = None,
-    max_tickers: MaxTickersOption = None,
-    layout: LayoutOption = None,
-    ffill_limit: FfillOption = None,
-    model: Annotated[str | None, typer.Option(help=f"One of {', '.join(FORECAST_MODELS)}.")] = None,
-    param: ParamOption = None,
-    lookback: IntOption = None,
-    horizon: IntOption = None,
-    features: FeaturesOption = None,
-    target: Annotated[str | None, typer.Option(help="log_return or price.")] = None,
-    scaler: Annotated[str | None, typer.Option(help="standard or minmax.")] = None,
-    scale_per_ticker: Annotated[bool | None, typer.Option("--scale-per-ticker")] = None,
-    loss: Annotated[str | None, typer.Option(help="mse or huber.")] = None,
-    max_abs_log_return: Annotated[float | None, typer.Option()] = None,
-    val_fraction: Annotated[float | None, typer.Option()] = None,
-    test_fraction: Annotated[float | None, typer.Option()] = None,
-    embargo: Annotated[
-        int | None, typer.Option(help="Days between parts (default horizon).")
-    ] = None,
-    epochs: IntOption = None,
-    batch_size: IntOption = None,
-    learning_rate: Annotated[float | None, typer.Option()] = None,
-    optimizer: Annotated[str | None, typer.Option(help="adam or adamw.")] = None,
-    weight_decay: Annotated[float | None, typer.Option()] = None,
-    l1: Annotated[float | None, typer.Option()] = None,
-    l2: Annotated[float | None, typer.Option()] = None,
-    grad_clip: Annotated[float | None, typer.Option()] = None,
-    patience: IntOption = None,
-    seed: IntOption = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    bf16: Annotated[
-        bool | None, typer.Option("--bf16/--no-bf16", help="bfloat16 autocast of the forward.")
-    ] = None,
-    progress: ProgressOption = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<time>-<model>).")
     ] = None,
@@ -94,37 +58,6 @@ def forecast(
 ) -> None:
     """Train a model, evaluate it next to naive and linear baselines, save a run folder."""
     try:
-        flags = {
-            **data_flags(data, column, tickers, max_tickers, layout),
-            "data.ffill_limit": ffill_limit,
-            "forecast.model": model,
-            "forecast.model_params": {k: parse_value(v) for k, v in pairs(param, "--param").items()}
-            or None,
-            "forecast.lookback": lookback,
-            "forecast.horizon": horizon,
-            "forecast.features": features.split(",") if features else None,
-            "forecast.target": target,
-            "forecast.scaler": scaler,
-            "forecast.scale_per_ticker": scale_per_ticker,
-            "forecast.loss": loss,
-            "forecast.max_abs_log_return": max_abs_log_return,
-            "split.val_fraction": val_fraction,
-            "split.test_fraction": test_fraction,
-            "split.embargo": embargo,
-            "training.epochs": epochs,
-            "training.batch_size": batch_size,
-            "training.learning_rate": learning_rate,
-            "training.optimizer": optimizer,
-            "training.weight_decay": weight_decay,
-            "training.l1": l1,
-            "training.l2": l2,
-            "training.grad_clip": grad_clip,
-            "training.patience": patience,
-            "training.seed": seed,
-            "training.device": device,
-            "training.bf16": bf16,
-            "training.progress": progress,
-        }
         run_config = build_config(config, flags)
         if resume and run_dir is None:
             raise ConfigError("--resume needs --run-dir, the folder of the run to resume")
@@ -169,24 +102,19 @@ def forecast(
     console.print(f"run folder: {escape(str(folder))}")
 
 
+@config_options(
+    ("data", DataConfig),
+    ("split", SplitConfig),
+    ("forecast", ForecastConfig),
+    ("training", TrainingConfig),
+    skip=("forecast.model", "forecast.model_params"),
+)
 def compare(
+    flags: dict[str, Any],
     models: Annotated[
         str, typer.Option(help="Comma-separated models.")
     ] = "lstm,gru,hybrid,transformer,cnn,rnn,linear,naive",
     config: ConfigOption = None,
-    data: DataOption = None,
-    column: ColumnOption = None,
-    tickers: TickersOption = None,
-    max_tickers: MaxTickersOption = None,
-    layout: LayoutOption = None,
-    lookback: IntOption = None,
-    horizon: IntOption = None,
-    features: FeaturesOption = None,
-    max_abs_log_return: Annotated[float | None, typer.Option()] = None,
-    epochs: IntOption = None,
-    batch_size: IntOption = None,
-    seed: IntOption = None,
-    progress: ProgressOption = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Folder (default runs/<time>-compare).")
     ] = None,
@@ -198,17 +126,6 @@ def compare(
         unknown = [name for name in names if name not in FORECAST_MODELS]
         if unknown:
             raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
-        flags = {
-            **data_flags(data, column, tickers, max_tickers, layout),
-            "forecast.lookback": lookback,
-            "forecast.horizon": horizon,
-            "forecast.features": features.split(",") if features else None,
-            "forecast.max_abs_log_return": max_abs_log_return,
-            "training.epochs": epochs,
-            "training.batch_size": batch_size,
-            "training.seed": seed,
-            "training.progress": progress,
-        }
         run_config = build_config(config, flags)
         folder = run_dir or new_run_dir(run_config.runs_dir, "compare")
         board = run_compare(run_config, models=names, run_dir=folder)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +123,43 @@ def write_results(run_dir: Path, metrics: Any, predictions: pl.DataFrame | None)
     if metrics is not None and predictions is not None:
         write_json(run_dir / METRICS, metrics)
         predictions.write_parquet(run_dir / PREDICTIONS)
+
+
+@dataclass
+class RunFiles:
+    """What every fitted estimator's run folder holds, whatever the task."""
+
+    config: dict[str, Any]  # the constructor parameters and the models' sizes
+    preprocess: dict[str, Any]  # what was learned besides the weights: scalers, encoders
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # "name.key": weights
+    history: History = field(default_factory=History)
+    metrics: Any = None  # the evaluation's, if there was one
+    predictions: pl.DataFrame | None = None
+
+
+def write_run(run_dir: Path, task: str, files: RunFiles) -> Path:
+    """Write a run folder of `task`, each file atomically; returns the folder."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG, {**run_header(task), **files.config})
+    if files.tensors:
+        write_tensors(run_dir / WEIGHTS, files.tensors)
+    write_json(run_dir / PREPROCESS, files.preprocess)
+    write_history(run_dir, files.history)
+    write_results(run_dir, files.metrics, files.predictions)
+    return run_dir
+
+
+def read_run(run_dir: Path, task: str) -> RunFiles:
+    """A run folder of `task` as written by `write_run`; the weights are read by `read_tensors`."""
+    run_dir = Path(run_dir)
+    return RunFiles(
+        config=read_config(run_dir, task),
+        preprocess=read_json(run_dir / PREPROCESS),
+        history=read_history(run_dir) or History(),
+        metrics=read_json(run_dir / METRICS) if (run_dir / METRICS).exists() else None,
+        predictions=(
+            pl.read_parquet(run_dir / PREDICTIONS, glob=False)
+            if (run_dir / PREDICTIONS).exists()
+            else None
+        ),
+    )

@@ -14,15 +14,7 @@ import torch
 from torch import nn
 
 from deepfin.data.batches import TensorRows
-from deepfin.data.tabular.encoding import (
-    LoanSource,
-    TabularEncoder,
-    binary_target,
-    infer_columns,
-    read_loans,
-)
-from deepfin.data.tabular.identifiers import find_identifiers
-from deepfin.errors import DataError
+from deepfin.data.tabular.encoding import LoanSource, TabularEncoder, binary_target, read_loans
 from deepfin.explain.attribution import group_columns, integrated_gradients, reason_codes
 from deepfin.metrics.classification import (
     bin_shares,
@@ -34,6 +26,7 @@ from deepfin.models import MODELS, build_tabular_model
 from deepfin.models.tabular.boosting import LightGBMScorer
 from deepfin.models.tabular.logistic import LogisticScorer
 from deepfin.tasks.base import Estimator
+from deepfin.tasks.credit.columns import feature_columns
 from deepfin.tasks.credit.config import CreditConfig
 from deepfin.training import History, TrainingConfig, fit_model
 from deepfin.training.privacy import PrivacyConfig, make_private
@@ -105,7 +98,7 @@ class CreditScorer(Estimator):
         cfg = self.config
         frame = read_loans(train)
         labels = binary_target(frame, cfg.target, default_value=cfg.default_value)
-        self._select_columns(frame)
+        self.numeric_, self.categorical_, self.excluded_identifiers_ = feature_columns(frame, cfg)
         self.encoder_ = TabularEncoder(min_category_count=cfg.min_category_count).fit(
             frame, numeric=self.numeric_, categorical=self.categorical_
         )
@@ -137,31 +130,6 @@ class CreditScorer(Estimator):
         else:
             self.cutoff_ = ks_statistic(labels, train_probability)[1]
         return self
-
-    def _select_columns(self, frame: pl.DataFrame) -> None:
-        """Features = all columns but target, date, dropped, sensitive and identifier-like ones."""
-        cfg = self.config
-        named = [*cfg.drop, *cfg.allow_columns, *cfg.sensitive, *filter(None, [cfg.date_col])]
-        absent = sorted(set(named) - set(frame.columns))
-        if absent:
-            raise DataError(f"column(s) {absent} named in the options are not in the data")
-        exclude = {cfg.target, *cfg.drop, *cfg.sensitive} | (
-            {cfg.date_col} if cfg.date_col else set()
-        )
-        self.excluded_identifiers_ = find_identifiers(frame, skip={*exclude, *cfg.allow_columns})
-        if self.excluded_identifiers_:
-            log.warning(
-                "refused as features, they look like personal identifiers: %s; "
-                "allow one with allow_columns (CLI: --allow-column NAME)",
-                "; ".join(f"{c} ({why})" for c, why in self.excluded_identifiers_.items()),
-            )
-        refused = exclude | set(self.excluded_identifiers_)
-        self.numeric_, self.categorical_ = infer_columns(
-            frame,
-            exclude=sorted(refused),
-            numeric=[c for c in cfg.numeric if c not in refused],
-            categorical=[c for c in cfg.categorical if c not in refused],
-        )
 
     def _fit_one(
         self,

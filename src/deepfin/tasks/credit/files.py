@@ -16,21 +16,13 @@ from deepfin.data.tabular.splits import LoanSplit, split_loans, stratified_folds
 from deepfin.models import build_tabular_model, model_config
 from deepfin.models.tabular.boosting import LightGBMScorer
 from deepfin.runs.files import (
-    CONFIG,
-    METRICS,
-    PREDICTIONS,
-    PREPROCESS,
     RUN,
     WEIGHTS,
-    read_config,
-    read_history,
-    read_json,
+    RunFiles,
+    read_run,
     read_tensors,
-    run_header,
-    write_history,
     write_json,
-    write_results,
-    write_tensors,
+    write_run,
 )
 from deepfin.tasks.credit.config import CreditConfig
 from deepfin.tasks.credit.estimator import CreditScorer
@@ -48,22 +40,9 @@ def save_scorer(scorer: CreditScorer, run_dir: Path) -> Path:
     scorer.check_is_fitted()
     model = scorer.model_
     assert model is not None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(
-        run_dir / CONFIG,
-        {
-            **run_header("credit"),
-            **scorer.get_params(),
-            "model_config": _model_config(model),
-        },
-    )
-    if isinstance(model, LightGBMScorer):
-        (run_dir / BOOSTER).write_text(model.to_text())
-    else:
-        write_tensors(run_dir / WEIGHTS, {f"model.{k}": v for k, v in model.state_dict().items()})
-    write_json(
-        run_dir / PREPROCESS,
-        {
+    files = RunFiles(
+        config={**scorer.get_params(), "model_config": _model_config(model)},
+        preprocess={
             "encoder": scorer.encoder_.to_dict(),
             "feature_names": scorer.encoder_.feature_names_,
             "reference": scorer.reference_.tolist(),
@@ -75,15 +54,22 @@ def save_scorer(scorer: CreditScorer, run_dir: Path) -> Path:
             "excluded_identifiers": scorer.excluded_identifiers_,
             "privacy": scorer.privacy_,
         },
+        history=scorer.history_,
+        metrics=scorer.metrics_,
+        predictions=scorer.predictions_,
     )
-    write_history(run_dir, scorer.history_)
-    write_results(run_dir, scorer.metrics_, scorer.predictions_)
-    return run_dir
+    if isinstance(model, LightGBMScorer):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / BOOSTER).write_text(model.to_text())
+    else:
+        files.tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    return write_run(run_dir, "credit", files)
 
 
 def load_scorer(run_dir: Path) -> CreditScorer:
     """Rebuild a fitted CreditScorer from its run folder."""
-    saved = read_config(run_dir, "credit")
+    files = read_run(run_dir, "credit")
+    saved = files.config
     fields = {field.name for field in dataclasses.fields(CreditConfig)}
     privacy = PrivacyConfig(**saved["privacy"]) if saved.get("privacy") else None
     scorer = CreditScorer(
@@ -103,7 +89,7 @@ def load_scorer(run_dir: Path) -> CreditScorer:
         model.load_state_dict(read_tensors(run_dir / WEIGHTS, "model"))
         model.eval()
     scorer.model_ = model
-    preprocess = read_json(run_dir / PREPROCESS)
+    preprocess = files.preprocess
     scorer.encoder_ = TabularEncoder.from_dict(preprocess["encoder"])
     scorer.numeric_ = list(scorer.encoder_.numeric_)
     scorer.categorical_ = list(scorer.encoder_.categorical_)
@@ -114,11 +100,9 @@ def load_scorer(run_dir: Path) -> CreditScorer:
     scorer.cutoff_ = preprocess.get("cutoff")  # absent in run folders of earlier versions
     scorer.excluded_identifiers_ = dict(preprocess["excluded_identifiers"])
     scorer.privacy_ = preprocess.get("privacy")
-    scorer.history_ = read_history(run_dir) or scorer.history_
-    if (run_dir / METRICS).exists():
-        scorer.metrics_ = read_json(run_dir / METRICS)
-    if (run_dir / PREDICTIONS).exists():
-        scorer.predictions_ = pl.read_parquet(run_dir / PREDICTIONS, glob=False)
+    scorer.history_ = files.history
+    scorer.metrics_ = files.metrics
+    scorer.predictions_ = files.predictions
     return scorer
 
 

@@ -13,59 +13,41 @@ from deepfin.config import ForecastConfig
 from deepfin.data.scaling import Scaler
 from deepfin.models import DATA_SIZES, build_model, model_config
 from deepfin.models.forecasting.baselines import LinearForecaster
-from deepfin.runs.files import (
-    CONFIG,
-    METRICS,
-    PREPROCESS,
-    WEIGHTS,
-    read_config,
-    read_history,
-    read_json,
-    read_tensors,
-    run_header,
-    write_history,
-    write_json,
-    write_results,
-    write_tensors,
-)
+from deepfin.runs.files import WEIGHTS, RunFiles, read_run, read_tensors, write_run
 from deepfin.tasks.forecasting.estimator import Forecaster
-from deepfin.training import History, TrainingConfig
+from deepfin.training import TrainingConfig
 
 
 def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
     """Write the run folder; returns it."""
     forecaster.check_is_fitted()
     assert forecaster.model_ is not None and forecaster.linear_ is not None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(
-        run_dir / CONFIG,
-        {
-            **run_header("forecast"),
+    tensors = {f"model.{k}": v for k, v in forecaster.model_.state_dict().items()}
+    tensors |= {f"linear.{k}": v for k, v in forecaster.linear_.state_dict().items()}
+    files = RunFiles(
+        config={
             **forecaster.get_params(),
             "model_config": model_config(forecaster.model_),
             "linear_config": model_config(forecaster.linear_),
         },
-    )
-    tensors = {f"model.{k}": v for k, v in forecaster.model_.state_dict().items()}
-    tensors |= {f"linear.{k}": v for k, v in forecaster.linear_.state_dict().items()}
-    write_tensors(run_dir / WEIGHTS, tensors)
-    write_json(
-        run_dir / PREPROCESS,
-        {
+        preprocess={
             "features": list(forecaster.config.features),
             "target": forecaster.config.target,
             "feature_scaler": forecaster.feature_scaler_.to_dict(),
             "target_scaler": forecaster.target_scaler_.to_dict(),
         },
+        tensors=tensors,
+        history=forecaster.history_,
+        metrics=forecaster.metrics_,
+        predictions=forecaster.predictions_,
     )
-    write_history(run_dir, forecaster.history_)
-    write_results(run_dir, forecaster.metrics_, forecaster.predictions_)
-    return run_dir
+    return write_run(run_dir, "forecast", files)
 
 
 def load_forecaster(run_dir: Path) -> Forecaster:
     """Rebuild a fitted Forecaster from its run folder."""
-    saved = read_config(run_dir, "forecast")
+    files = read_run(run_dir, "forecast")
+    saved = files.config
     config_fields = {field.name for field in dataclasses.fields(ForecastConfig)}
     config = ForecastConfig(**{k: v for k, v in saved.items() if k in config_fields})
     forecaster = Forecaster.from_config(config, TrainingConfig(**saved["training"]))
@@ -75,12 +57,10 @@ def load_forecaster(run_dir: Path) -> Forecaster:
     linear = _rebuild("linear", saved["linear_config"], read_tensors(run_dir / WEIGHTS, "linear"))
     assert isinstance(linear, LinearForecaster)
     forecaster.linear_ = linear
-    preprocess = read_json(run_dir / PREPROCESS)
-    forecaster.feature_scaler_ = Scaler.from_dict(preprocess["feature_scaler"])
-    forecaster.target_scaler_ = Scaler.from_dict(preprocess["target_scaler"])
-    forecaster.history_ = read_history(run_dir) or History()
-    if (run_dir / METRICS).exists():
-        forecaster.metrics_ = read_json(run_dir / METRICS)
+    forecaster.feature_scaler_ = Scaler.from_dict(files.preprocess["feature_scaler"])
+    forecaster.target_scaler_ = Scaler.from_dict(files.preprocess["target_scaler"])
+    forecaster.history_ = files.history
+    forecaster.metrics_ = files.metrics
     return forecaster
 
 
