@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from deepfin.metrics import ranking
 from deepfin.metrics.ranking import cross_sectional_ic, ic_summary, panel_ic_metrics
 from deepfin.metrics.regression import (
     directional_accuracy,
@@ -145,8 +146,11 @@ def test_diebold_mariano_constant_differential_does_not_divide_by_zero():
 # ---- information coefficient --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("block_rows", [65_536, 7])  # one block, or a few dates per block
 @pytest.mark.parametrize("ties", [False, True])
-def test_cross_sectional_ic_matches_scipy_per_date(ties):
+def test_cross_sectional_ic_matches_scipy_per_date(ties, block_rows, monkeypatch):
+    blocks = ranking._date_blocks
+    monkeypatch.setattr(ranking, "_date_blocks", lambda bounds: blocks(bounds, rows=block_rows))
     dates, actual, forecast = make_panel(ties=ties)
     result = cross_sectional_ic(dates, actual, forecast, min_names=5)
     expected_dates, expected_ic, expected_rank_ic = [], [], []

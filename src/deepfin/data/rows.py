@@ -22,7 +22,7 @@ from deepfin.data.scaling import SCALERS, RunningMoments, Scaler
 from deepfin.data.windows import WindowDataset, window_ends
 from deepfin.errors import DataError
 
-CHUNK_ROWS = 250_000  # rows read, validated, featurized or scaled at a time: bounds the memory
+CHUNK_ROWS = 100_000  # rows read, validated, featurized or scaled at a time: bounds the memory
 
 
 @dataclass

@@ -57,28 +57,49 @@ def cross_sectional_ic(
         raise ValueError(f"min_names must be >= 2 for a correlation; got {min_names}.")
 
     unique_dates, date_index = np.unique(date_values, return_inverse=True)
-    order = np.argsort(date_index, kind="stable")
-    group = date_index.ravel()[order]
+    order = np.argsort(date_index.ravel(), kind="stable")
+    counts = np.bincount(date_index.ravel(), minlength=unique_dates.size)
+    del date_index
     actual_sorted, forecast_sorted = actual_v[order], forecast_v[order]
-    counts = np.bincount(group, minlength=unique_dates.size)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    del order
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    ic, rank_ic = np.zeros(unique_dates.size), np.zeros(unique_dates.size)
+    keep = np.zeros(unique_dates.size, dtype=bool)
+    # dates a block at a time: the ranks and centred copies stay the size of a block
+    for first, stop in _date_blocks(bounds):
+        rows = slice(bounds[first], bounds[stop])
+        ic[first:stop], rank_ic[first:stop], keep[first:stop] = _daily_ic(
+            actual_sorted[rows], forecast_sorted[rows], counts[first:stop], min_names
+        )
+    return {"date": unique_dates[keep], "ic": ic[keep], "rank_ic": rank_ic[keep]}
 
-    ic, ic_defined = _grouped_pearson(actual_sorted, forecast_sorted, group, starts, counts)
+
+def _date_blocks(bounds: np.ndarray, rows: int = 65_536) -> list[tuple[int, int]]:
+    """(first, stop) date ranges of about `rows` rows each; a date is never split."""
+    cuts = np.searchsorted(bounds, np.arange(rows, bounds[-1], rows), side="right") - 1
+    edges = np.unique(np.concatenate(([0], cuts, [len(bounds) - 1])))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def _daily_ic(
+    actual: np.ndarray, forecast: np.ndarray, counts: np.ndarray, min_names: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IC, Rank IC and whether each is defined, for date-sorted rows with `counts` per date."""
+    group = np.repeat(np.arange(counts.size), counts)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    ic, ic_defined = _grouped_pearson(actual, forecast, group, starts, counts)
     rank_ic, rank_defined = _grouped_pearson(
-        _rank_within_groups(actual_sorted, group, starts),
-        _rank_within_groups(forecast_sorted, group, starts),
+        _rank_within_groups(actual, group, starts),
+        _rank_within_groups(forecast, group, starts),
         group,
         starts,
         counts,
     )
     # exact min == max test: a constant group's centred values can be rounding noise, not 0
-    varies = (
-        np.maximum.reduceat(actual_sorted, starts) > np.minimum.reduceat(actual_sorted, starts)
-    ) & (
-        np.maximum.reduceat(forecast_sorted, starts) > np.minimum.reduceat(forecast_sorted, starts)
+    varies = (np.maximum.reduceat(actual, starts) > np.minimum.reduceat(actual, starts)) & (
+        np.maximum.reduceat(forecast, starts) > np.minimum.reduceat(forecast, starts)
     )
-    keep = (counts >= min_names) & varies & ic_defined & rank_defined
-    return {"date": unique_dates[keep], "ic": ic[keep], "rank_ic": rank_ic[keep]}
+    return ic, rank_ic, (counts >= min_names) & varies & ic_defined & rank_defined
 
 
 def ic_summary(ic_series: npt.ArrayLike, *, horizon: int = 1) -> dict[str, float]:

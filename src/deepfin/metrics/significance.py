@@ -104,11 +104,14 @@ def panel_diebold_mariano(
         )
     if horizon < 1 or power < 1:
         raise ValueError(f"horizon and power must be >= 1; got {horizon} and {power}.")
-    row_differential = (
-        np.abs(actual_v - forecast_v) ** power - np.abs(actual_v - benchmark_v) ** power
-    )
-    _, date_index = np.unique(date_values, return_inverse=True)
-    date_index = date_index.ravel()
+    # in place: a panel's rows are many, and each temporary is as long as they are
+    row_differential = np.abs(actual_v - forecast_v)
+    row_differential **= power
+    benchmark_loss = np.abs(actual_v - benchmark_v)
+    benchmark_loss **= power
+    row_differential -= benchmark_loss
+    del benchmark_loss
+    date_index = np.searchsorted(np.unique(date_values), date_values)
     counts = np.bincount(date_index)
     daily = np.bincount(date_index, weights=row_differential) / counts  # (dates,)
     n_dates = daily.size

@@ -19,18 +19,22 @@ def outputs_and_targets(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Model outputs (M, O) and targets (M, O) at `positions`, in eval mode without gradients."""
     device = next(model.parameters(), torch.empty(0)).device
-    outputs, targets = [], []
+    outputs = targets = torch.zeros((0, 1))
     was_training = model.training
     model.eval()
     with torch.no_grad():
         for start in range(0, len(positions), EVAL_BATCH):
             inputs, target = data.batch(positions[start : start + EVAL_BATCH])
-            outputs.append(call_model(model, _to(inputs, device)).float().cpu())
-            targets.append(target.float().cpu())
+            output = call_model(model, _to(inputs, device)).float().cpu()
+            if start == 0:
+                # filled in place: a list of small outputs to concatenate would pin the heap
+                # between the batches' freed buffers, which glibc then cannot return
+                outputs = output.new_empty((len(positions), *output.shape[1:]))
+                targets = torch.empty((len(positions), *target.shape[1:]))  # float, on the CPU
+            outputs[start : start + len(output)] = output
+            targets[start : start + len(target)] = target
     model.train(was_training)
-    if not outputs:
-        return torch.zeros((0, 1)), torch.zeros((0, 1))
-    return torch.cat(outputs), torch.cat(targets)
+    return outputs, targets
 
 
 def _to(inputs: Inputs, device: torch.device) -> Inputs:

@@ -81,6 +81,17 @@ class LinearConfig:
             raise ValueError(f"linear: ridge_alpha must be a number >= 0; got {alpha!r}")
 
 
+@dataclass
+class RidgeStatistics:
+    """Sums over a ridge regression's rows: their count, x, y, x^T x and x^T y (float64)."""
+
+    count: int
+    sum_x: torch.Tensor
+    sum_y: torch.Tensor
+    xtx: torch.Tensor
+    xty: torch.Tensor
+
+
 class LinearForecaster(nn.Module):
     """Linear map of the flattened window; fitted in closed form as a ridge regression."""
 
@@ -93,19 +104,24 @@ class LinearForecaster(nn.Module):
         """Map windows (B, T, F) to forecasts (B, O)."""
         return self.linear(x.flatten(1))  # (B, T, F) -> (B, T*F) -> (B, O)
 
-    @torch.no_grad()
     def fit_closed_form(
         self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
     ) -> LinearForecaster:
         """Set the weights to the ridge solution over all (x (B, T, F), y (B, O)) batches."""
+        return self.solve(self.statistics(batches))
+
+    def statistics(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> RidgeStatistics:
+        """What the ridge solution needs of the batches, for any penalty: one pass over them."""
         n_inputs, n_outputs = self.linear.in_features, self.linear.out_features
         # sufficient statistics only, so memory is (T*F)^2 whatever the number of windows;
         # float64 because X^T X - n mean mean^T cancels badly in float32
-        count = 0
-        sum_x = torch.zeros(n_inputs, dtype=torch.float64)
-        sum_y = torch.zeros(n_outputs, dtype=torch.float64)
-        xtx = torch.zeros(n_inputs, n_inputs, dtype=torch.float64)
-        xty = torch.zeros(n_inputs, n_outputs, dtype=torch.float64)
+        stats = RidgeStatistics(
+            count=0,
+            sum_x=torch.zeros(n_inputs, dtype=torch.float64),
+            sum_y=torch.zeros(n_outputs, dtype=torch.float64),
+            xtx=torch.zeros(n_inputs, n_inputs, dtype=torch.float64),
+            xty=torch.zeros(n_inputs, n_outputs, dtype=torch.float64),
+        )
         for x, y in batches:
             inputs = x.detach().flatten(1).to("cpu", torch.float64)  # (B, T, F) -> (B, T*F)
             targets = y.detach().reshape(len(y), -1).to("cpu", torch.float64)  # (B, O)
@@ -115,17 +131,23 @@ class LinearForecaster(nn.Module):
                     f"the model's (B, {self.config.lookback}, {self.config.n_features}) -> "
                     f"(B, {n_outputs}); build the model from the same data"
                 )
-            count += len(inputs)
-            sum_x += inputs.sum(0)
-            sum_y += targets.sum(0)
-            xtx += inputs.T @ inputs
-            xty += inputs.T @ targets
+            stats.count += len(inputs)
+            stats.sum_x += inputs.sum(0)
+            stats.sum_y += targets.sum(0)
+            stats.xtx += inputs.T @ inputs
+            stats.xty += inputs.T @ targets
+        return stats
+
+    @torch.no_grad()
+    def solve(self, stats: RidgeStatistics) -> LinearForecaster:
+        """Set the weights to the ridge solution of `stats` with this model's penalty."""
+        count, n_inputs = stats.count, self.linear.in_features
         if count == 0:
             raise ValueError("linear: fit_closed_form got no batches; pass at least one (x, y)")
         # centring takes the intercept out of the problem, so the penalty never shrinks it
-        mean_x, mean_y = sum_x / count, sum_y / count
-        centred_xtx = xtx - count * torch.outer(mean_x, mean_x)  # (T*F, T*F)
-        centred_xty = xty - count * torch.outer(mean_x, mean_y)  # (T*F, O)
+        mean_x, mean_y = stats.sum_x / count, stats.sum_y / count
+        centred_xtx = stats.xtx - count * torch.outer(mean_x, mean_x)  # (T*F, T*F)
+        centred_xty = stats.xty - count * torch.outer(mean_x, mean_y)  # (T*F, O)
         penalty = self.config.ridge_alpha * torch.eye(n_inputs, dtype=torch.float64)
         try:
             coef = torch.linalg.solve(centred_xtx + penalty, centred_xty)  # (T*F, O)

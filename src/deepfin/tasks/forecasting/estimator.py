@@ -281,9 +281,9 @@ class Forecaster(Estimator):
             "naive": np.zeros(len(ends)),
         }
         self.predictions_ = prediction_table(rows.table(ends), forecasts)
-        self.metrics_ = score_predictions(
-            self.predictions_, list(forecasts), horizon=self.config.horizon
-        )
+        models = list(forecasts)
+        del forecasts  # the table holds them now
+        self.metrics_ = score_predictions(self.predictions_, models, horizon=self.config.horizon)
         return self.metrics_
 
     # ---------------------------------------------------------------------- save, load

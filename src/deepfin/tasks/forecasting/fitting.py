@@ -37,6 +37,7 @@ def fit_linear_baseline(
 ) -> LinearForecaster:
     """Ridge regression on the window; the penalty is chosen on the validation period."""
     best: tuple[float, LinearForecaster] | None = None
+    statistics = None  # one pass over the training windows serves every penalty
     for alpha in RIDGE_ALPHAS if val is not None else (DEFAULT_RIDGE_ALPHA,):
         linear = build_model(
             "linear",
@@ -46,7 +47,8 @@ def fit_linear_baseline(
             params={"ridge_alpha": alpha},
         )
         assert isinstance(linear, LinearForecaster)
-        linear.fit_closed_form(_chunks(train))
+        statistics = statistics or linear.statistics(_chunks(train))
+        linear.solve(statistics)
         score = evaluate_loss(linear, val, nn.functional.mse_loss) if val is not None else 0.0
         if best is None or score < best[0]:
             best = (score, linear)
