@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from deepfin.models import build_model
-from deepfin.models.forecasting.baselines import LinearForecaster, NaiveForecaster
+from deepfin.models.forecasting.baselines import NaiveForecaster
+from deepfin.models.forecasting.linear import LinearForecaster
 
 LOOKBACK, N_FEATURES = 4, 3
 

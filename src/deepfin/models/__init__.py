@@ -9,15 +9,11 @@ from typing import Any
 
 from torch import nn
 
-from deepfin.models.forecasting.baselines import (
-    LinearConfig,
-    LinearForecaster,
-    NaiveConfig,
-    NaiveForecaster,
-)
+from deepfin.models.forecasting.baselines import NaiveConfig, NaiveForecaster
 from deepfin.models.forecasting.cnn import CNNConfig, CNNForecaster
 from deepfin.models.forecasting.gru import GRUConfig, GRUForecaster
 from deepfin.models.forecasting.hybrid import HybridConfig, HybridForecaster
+from deepfin.models.forecasting.linear import LinearConfig, LinearForecaster
 from deepfin.models.forecasting.lstm import LSTMConfig, LSTMForecaster
 from deepfin.models.forecasting.rnn import RNNConfig, RNNForecaster
 from deepfin.models.forecasting.transformer import TransformerConfig, TransformerForecaster

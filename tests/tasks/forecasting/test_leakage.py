@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from deepfin.data.rows import PriceRows
 from deepfin.data.splits import Split, chronological_split
 from deepfin.models import build_model
-from deepfin.models.forecasting.baselines import LinearForecaster
+from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.tasks.forecasting.estimator import Forecaster
 
 TICKERS = ("AAA", "BBB", "CCC")

@@ -18,7 +18,7 @@ from deepfin.data.io import PriceSource
 from deepfin.data.panel import PARTS, TEST, TRAIN, VAL, Panel, split_panel
 from deepfin.data.rows import PriceRows
 from deepfin.errors import DataError
-from deepfin.models.forecasting.baselines import LinearForecaster
+from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
 from deepfin.tasks.forecasting.fitting import fit_linear_baseline, fit_network, suspect_hint
@@ -275,15 +275,13 @@ class Forecaster(Estimator):
                 f"{suspect_hint(rows, self.config.max_abs_log_return)}"
             )
         self.scored_["test"] = rows.describe(ends[~suspect])
-        forecasts = {
-            self.config.model: self._forecast(rows, ends, self.model_),
-            "linear": self._forecast(rows, ends, self.linear_),
-            "naive": np.zeros(len(ends)),
-        }
+        models = {self.config.model: self.model_, "linear": self.linear_, "naive": None}
+        forecasts = {name: self._forecast(rows, ends, model) for name, model in models.items()}
         self.predictions_ = prediction_table(rows.table(ends), forecasts)
-        models = list(forecasts)
         del forecasts  # the table holds them now
-        self.metrics_ = score_predictions(self.predictions_, models, horizon=self.config.horizon)
+        self.metrics_ = score_predictions(
+            self.predictions_, list(models), horizon=self.config.horizon
+        )
         return self.metrics_
 
     # ---------------------------------------------------------------------- save, load

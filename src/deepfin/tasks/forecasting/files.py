@@ -12,7 +12,7 @@ from torch import nn
 from deepfin.config import ForecastConfig
 from deepfin.data.scaling import Scaler
 from deepfin.models import DATA_SIZES, build_model, model_config
-from deepfin.models.forecasting.baselines import LinearForecaster
+from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.runs.files import WEIGHTS, RunFiles, read_run, read_tensors, write_run
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.training import TrainingConfig

@@ -13,7 +13,7 @@ from deepfin.config import ForecastConfig
 from deepfin.data.rows import PriceRows
 from deepfin.data.windows import WindowDataset
 from deepfin.models import MODELS, build_model
-from deepfin.models.forecasting.baselines import LinearForecaster
+from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model
 
 # ridge penalties tried for the linear baseline; a fair baseline is tuned like the model is
