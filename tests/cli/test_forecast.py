@@ -387,9 +387,12 @@ def test_a_path_with_brackets_and_spaces_is_read_and_printed_as_written(tmp_path
         ("--max-tickers", "-2", "max_tickers must be >= 0"),
         ("--embargo", "-7", "embargo must be >= 0 days, or -1"),
         ("--max-abs-log-return", "nan", "max_abs_log_return must be a number > 0"),
+        ("--learning-rate", "inf", "invalid training settings ['learning_rate=inf']"),
+        ("--device", "tpu", "unknown device 'tpu'"),
     ],
 )
 def test_values_that_would_be_silently_reinterpreted_are_refused(tmp_path, flag, value, says):
+    # a linear model never touches the device or the learning rate: they are checked anyway
     for command in ("forecast", "backtest"):
         run_dir = tmp_path / command
         result = invoke(
@@ -398,3 +401,10 @@ def test_values_that_would_be_silently_reinterpreted_are_refused(tmp_path, flag,
         assert result.exit_code == 2, result.output
         assert says in result.output and "Traceback" not in result.output
         assert not run_dir.exists()  # refused before anything was written
+
+
+def test_compare_without_a_model_name_is_refused(tmp_path):
+    result = invoke("compare", "--models", ",", "--run-dir", str(tmp_path / "board"))
+    assert result.exit_code == 2, result.output
+    assert "--models ',' names no model" in result.output
+    assert not (tmp_path / "board").exists()

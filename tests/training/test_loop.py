@@ -411,11 +411,21 @@ def test_adam_and_adamw_both_train_and_differ_under_weight_decay() -> None:
         ({"grad_clip": -1.0}, "grad_clip=-1.0"),
         ({"patience": -1}, "patience=-1"),
         ({"optimizer": "sgd"}, r"unknown optimizer 'sgd'.*adam.*adamw"),
+        ({"learning_rate": math.inf}, "learning_rate=inf"),
+        ({"weight_decay": math.nan}, "weight_decay=nan"),
+        ({"grad_clip": math.inf}, "grad_clip=inf"),
+        ({"device": "tpu"}, "unknown device 'tpu'; choose auto, cpu, cuda, cuda:N or mps"),
+        ({"device": "cuda:x"}, "unknown device 'cuda:x'"),
     ],
 )
 def test_training_config_rejects_bad_settings(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**changes)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_training_config_takes_every_device_torch_names(device: str) -> None:
+    assert TrainingConfig(device=device).device == device
 
 
 def test_training_config_defaults_are_valid() -> None:

@@ -31,7 +31,15 @@ class ConsoleHandler(logging.Handler):
         console.print(f"[{style}]{level}:[/{style}] {escape(self.format(record))}")
 
 
-USER_ERRORS = (DataError, ConfigError, NotFittedError, FileNotFoundError, ValueError)
+# a training that diverges (FloatingPointError) is the user's to fix: its message says how
+USER_ERRORS = (
+    DataError,
+    ConfigError,
+    NotFittedError,
+    FileNotFoundError,
+    ValueError,
+    FloatingPointError,
+)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML run config.")]
 ColumnOption = Annotated[

@@ -123,6 +123,8 @@ def compare(
     """Fit several models on one split and print one leaderboard."""
     try:
         names = [name.strip() for name in models.split(",") if name.strip()]
+        if not names:
+            raise ConfigError(f"--models {models!r} names no model; give e.g. lstm,linear")
         unknown = [name for name in names if name not in FORECAST_MODELS]
         if unknown:
             raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 OPTIMIZERS = ("adam", "adamw")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,20 @@ class TrainingConfig:
             "grad_clip": self.grad_clip >= 0,
             "patience": self.patience >= 0,
         }
-        bad = [f"{name}={getattr(self, name)}" for name, ok in checks.items() if not ok]
+        # a NaN or infinite value passes no comparison, or only a meaningless one
+        bad = [
+            f"{name}={getattr(self, name)}"
+            for name, ok in checks.items()
+            if not ok or not math.isfinite(getattr(self, name))
+        ]
         if bad:
             raise ValueError(
                 f"invalid training settings {bad}: epochs and batch_size must be >= 1, "
-                "learning_rate > 0, the rest >= 0"
+                "learning_rate > 0, the rest >= 0, all finite"
+            )
+        if not isinstance(self.device, str) or not DEVICE.fullmatch(self.device):
+            raise ValueError(
+                f"unknown device '{self.device}'; choose auto, cpu, cuda, cuda:N or mps"
             )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer '{self.optimizer}'; choose one of {OPTIMIZERS}")
