@@ -408,3 +408,14 @@ def test_compare_without_a_model_name_is_refused(tmp_path):
     assert result.exit_code == 2, result.output
     assert "--models ',' names no model" in result.output
     assert not (tmp_path / "board").exists()
+
+
+def test_a_training_that_diverges_is_one_error_line(tmp_path, monkeypatch):
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("loss became non-finite at epoch 1; lower the learning_rate")
+
+    monkeypatch.setattr("deepfin.cli.forecast.run_forecast", diverge)
+    result = invoke("forecast", "--model", "lstm", "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 2, result.output
+    assert "error: loss became non-finite" in result.output
+    assert "Traceback" not in result.output

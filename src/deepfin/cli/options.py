@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from deepfin.cli.common import fail, pairs
 from deepfin.errors import ConfigError
 
 # fields whose flag reads better than its name; a "--yes/--no" pair names both spellings
@@ -95,20 +96,17 @@ def config_options(
         names = {param.name for param in own}
         added = []  # (section.field, parameter name, field type, parameter)
         for section, field, hint in fields:
-            name = field.name if field.name not in names else f"{section}_{field.name}"
-            if name in names:
-                raise TypeError(f"option {name} is declared twice on {command.__name__}")
-            names.add(name)
+            if field.name in names:  # two sections, or the command, have this name
+                raise TypeError(f"option {field.name} is declared twice on {command.__name__}")
+            names.add(field.name)
             key = f"{section}.{field.name}"
-            added.append((key, name, hint, _parameter(key, name, hint, texts)))
+            added.append((key, field.name, hint, _parameter(key, field.name, hint, texts)))
 
         @functools.wraps(command)
         def run(**given: Any) -> None:
             try:
                 flags = {key: _convert(given.pop(name), hint, key) for key, name, hint, _ in added}
             except ConfigError as error:
-                from deepfin.cli.common import fail
-
                 fail(error)
                 return
             command(**given, flags=flags)
@@ -169,14 +167,10 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
     if kind is tuple:
         return tuple(item.strip() for text in value for item in text.split(",") if item.strip())
     if kind is dict:
-        values = typing.get_args(hint)[1]
-        pairs = {}
-        for item in value:
-            name, sep, text = item.partition("=")
-            if not sep or not name.strip():
-                raise ConfigError(f"{flag(key)} '{item}' needs the form key=value")
-            pairs[name.strip()] = text.strip() if values is str else parse_value(text.strip())
-        return pairs
+        given = pairs(value, flag(key))
+        if typing.get_args(hint)[1] is str:
+            return given  # column names and the like stay text
+        return {name: parse_value(text) for name, text in given.items()}
     return value
 
 
