@@ -26,6 +26,7 @@ FACTORS: dict[str, pl.Expr] = {
     "reversal": -_log_return(),  # short-term reversal: minus the last day's return
     "momentum_20": (pl.col("close") / pl.col("close").shift(20)).log(),
 }
+FACTOR_HISTORY = 20  # earlier closes the longest factor reads
 
 
 def add_factors(frame: pl.DataFrame) -> pl.DataFrame:

@@ -89,6 +89,24 @@ class Panel:
         assert data is not None
         return data
 
+    def test_panel(self, history: int = 0) -> Panel:
+        """The test windows with only the rows they read, and `history` rows more before each
+        ticker's first one (for factors of earlier closes); the rest of this panel can go."""
+        ends = self.ends[TEST]
+        first = np.full(len(self.tickers), self.rows.n_rows, dtype=np.int64)
+        codes, position = np.unique(self.rows.codes(ends), return_index=True)
+        first[codes] = ends[position].astype(np.int64) - (self.lookback - 1) - history
+        rows, index = self.rows.tails(first)
+        empty = np.zeros(0, dtype=ends.dtype)
+        return Panel(
+            rows=rows,
+            part=self.part[index],
+            ends={TRAIN: empty, VAL: empty, TEST: np.searchsorted(index, ends).astype(ends.dtype)},
+            feature_scaler=self.feature_scaler,
+            target_scaler=self.target_scaler,
+            lookback=self.lookback,
+        )
+
     def describe(self) -> dict[str, str]:
         """First and last date of each part, for logs and reports."""
         described = {}

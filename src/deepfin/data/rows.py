@@ -149,6 +149,30 @@ class PriceRows:
             price_input=self.price_input,
         )
 
+    def tails(self, first: np.ndarray) -> tuple[PriceRows, np.ndarray]:
+        """A copy of each ticker's rows from position `first[t]` to its last, and their positions.
+
+        Inputs, outcomes and flags are unchanged (a tail runs to the ticker's end, so every
+        outcome it knew is still in it); a ticker left with no row is dropped.
+        """
+        stops = self.row_starts[1:]
+        first = np.clip(first, self.row_starts[:-1], stops)
+        counts = stops - first
+        index = np.repeat(first - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(
+            int(counts.sum())
+        )
+        rows = dataclasses.replace(
+            self,
+            features=self.features[index],
+            targets=self.targets[index],
+            close=self.close[index],
+            stamps=self.stamps[index],
+            suspect=self.suspect[index],
+            tickers=[name for name, count in zip(self.tickers, counts, strict=True) if count],
+            row_starts=np.r_[0, np.cumsum(counts[counts > 0])],
+        )
+        return rows, index
+
     def copy(self) -> PriceRows:
         """The same rows with their own features and targets, free to be scaled."""
         return dataclasses.replace(self, features=self.features.copy(), targets=self.targets.copy())

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from safetensors.torch import load_file
 
+from deepfin.data.features import FACTOR_HISTORY
 from deepfin.data.splits import chronological_split
 from deepfin.errors import DataError, NotFittedError
 from deepfin.tasks.forecasting.estimator import Forecaster
@@ -202,3 +203,35 @@ def test_a_prepared_panel_fits_and_scores_like_its_frames():
         Forecaster(model="linear", lookback=5, features=("log_return", "rsi_14")).fit(panel)
     with pytest.raises(ValueError, match="carries its own validation"):
         forecaster.fit(panel, split.val)
+
+
+@pytest.mark.parametrize("per_ticker", [False, True])
+def test_the_test_panel_scores_exactly_like_the_whole_panel(per_ticker):
+    # ragged histories: tickers listed late, one delisted before the test period begins
+    rng = np.random.default_rng(11)
+    frames = [
+        price_frame(0.01 * rng.standard_normal(n), ticker=f"T{i}", start_price=10.0 + i)
+        for i, n in enumerate([300, 300, 240, 200, 300, 300, 150])
+    ]
+    kept = [300, 280, 240, 200, 300, 190, 150]
+    prices = pl.concat(frame.tail(n) for frame, n in zip(frames, kept, strict=True))
+    prices = prices.filter(~((pl.col("ticker") == "T6") & (pl.col("date") > pl.date(2000, 4, 1))))
+    forecaster = Forecaster(
+        model="lstm",
+        lookback=12,
+        model_params={"hidden_size": 4},
+        scale_per_ticker=per_ticker,
+        training=TrainingConfig(epochs=1, progress=False),
+    )
+    panel = forecaster.prepare(prices, val_fraction=0.2, test_fraction=0.25)
+    forecaster.fit(panel)
+    whole = forecaster.evaluate(panel)
+    whole_table = forecaster.predictions_
+    small = panel.test_panel(history=FACTOR_HISTORY)
+    assert small.rows.n_rows < panel.rows.n_rows / 2
+    assert "T6" not in small.tickers  # no test window: none of its rows are kept
+    assert forecaster.evaluate(small) == whole
+    assert forecaster.predictions_.equals(whole_table)
+    # a factor reading further back than the history kept would lose its first values
+    short = forecaster.evaluate(panel.test_panel(history=FACTOR_HISTORY - 14))
+    assert short != whole

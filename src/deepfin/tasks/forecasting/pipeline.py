@@ -18,7 +18,7 @@ from deepfin.backtest import run_backtest as trade
 from deepfin.config import DataConfig, ForecastConfig, RunConfig
 from deepfin.data.chunks import streams
 from deepfin.data.columns import PRICE_FIELDS, find_alias
-from deepfin.data.features import DEFAULT_FEATURES, FACTORS, required_columns
+from deepfin.data.features import DEFAULT_FEATURES, FACTOR_HISTORY, FACTORS, required_columns
 from deepfin.data.io import PriceSource
 from deepfin.data.panel import Panel
 from deepfin.data.samples import load_prices
@@ -115,6 +115,7 @@ def run_forecast(
 
     `panel`: the run's prices already prepared (as `prepare_run` gives them with `config`).
     """
+    owned = panel is None
     if panel is None:
         config, panel = prepare_run(config)
     # under DDP every rank trains; only the main one writes the run folder
@@ -127,6 +128,8 @@ def run_forecast(
         write_json(run_dir / "run.json", {**config.to_dict(), "split": split})
     forecaster.fit(panel, checkpoint_dir=run_dir / "checkpoint", resume=resume)
     if main_process:
+        if owned:  # the test windows need only their own rows: the training rows can go
+            panel = panel.test_panel(history=FACTOR_HISTORY)
         forecaster.evaluate(panel)
         forecaster.save(run_dir)
         # the rows each part held, and the forecast origins that were actually scored
