@@ -37,17 +37,17 @@ class ForecastConfig:
 
     def __post_init__(self) -> None:
         if self.model not in FORECAST_MODELS:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown model '{self.model}'; choose one of {sorted(FORECAST_MODELS)}"
             )
         if self.lookback < 1 or self.horizon < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"lookback={self.lookback} and horizon={self.horizon} must both be >= 1"
             )
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss '{self.loss}'; choose one of {list(LOSSES)}")
+            raise ConfigError(f"unknown loss '{self.loss}'; choose one of {list(LOSSES)}")
         if not self.max_abs_log_return > 0:  # NaN fails this too: it would switch the filter off
-            raise ValueError(
+            raise ConfigError(
                 f"max_abs_log_return must be a number > 0, got {self.max_abs_log_return}"
             )
         object.__setattr__(self, "features", tuple(self.features))
@@ -66,9 +66,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
-            raise ValueError(f"unknown layout '{self.layout}'; choose one of {list(LAYOUTS)}")
+            raise ConfigError(f"unknown layout '{self.layout}'; choose one of {list(LAYOUTS)}")
         if self.max_tickers < 0:
-            raise ValueError(f"max_tickers must be >= 0 (0 keeps all), got {self.max_tickers}")
+            raise ConfigError(f"max_tickers must be >= 0 (0 keeps all), got {self.max_tickers}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if self.embargo < -1:
-            raise ValueError(
+            raise ConfigError(
                 f"embargo must be >= 0 days, or -1 for the forecast horizon; got {self.embargo}"
             )
 
@@ -101,13 +101,13 @@ class WalkForwardConfig:
 
     def __post_init__(self) -> None:
         if self.window not in WINDOWS:
-            raise ValueError(f"unknown window '{self.window}'; choose one of {list(WINDOWS)}")
+            raise ConfigError(f"unknown window '{self.window}'; choose one of {list(WINDOWS)}")
         if self.refit_every < 1 or self.val_days < 1 or self.train_days < 1:
-            raise ValueError("refit_every, val_days and train_days must be >= 1 day")
+            raise ConfigError("refit_every, val_days and train_days must be >= 1 day")
         if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+            raise ConfigError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
         if self.embargo < -1:
-            raise ValueError(
+            raise ConfigError(
                 f"embargo must be >= 0 days, or -1 for the forecast horizon; got {self.embargo}"
             )
 

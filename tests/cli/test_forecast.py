@@ -18,6 +18,7 @@ from deepfin.cli import app
 from deepfin.config import load_config
 from deepfin.data.samples import load_prices
 from deepfin.data.splits import chronological_split
+from deepfin.errors import TrainingError
 from deepfin.tasks.forecasting.estimator import Forecaster
 
 runner = CliRunner()
@@ -412,10 +413,30 @@ def test_compare_without_a_model_name_is_refused(tmp_path):
 
 def test_a_training_that_diverges_is_one_error_line(tmp_path, monkeypatch):
     def diverge(*args, **kwargs):
-        raise FloatingPointError("loss became non-finite at epoch 1; lower the learning_rate")
+        raise TrainingError("loss became non-finite at epoch 1; lower the learning_rate")
 
     monkeypatch.setattr("deepfin.cli.forecast.run_forecast", diverge)
     result = invoke("forecast", "--model", "lstm", "--run-dir", str(tmp_path / "run"))
     assert result.exit_code == 2, result.output
     assert "error: loss became non-finite" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_fault_shows_its_traceback_and_asks_to_be_reported(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("naive")  # not an error of the user's: deepfin's own
+
+    monkeypatch.setattr("deepfin.cli.forecast.run_forecast", broken)
+    result = invoke("forecast", "--model", "lstm", "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 1
+    assert "KeyError" in result.output and "please report it" in result.output
+
+
+def test_ctrl_c_exits_130(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("deepfin.cli.forecast.run_forecast", interrupted)
+    result = invoke("forecast", "--model", "lstm", "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 130
+    assert "interrupted" in result.output

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from deepfin.data.splits import chronological_split
+from deepfin.errors import RunFolderError
 from deepfin.report.forecast import build_report, verdict
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.training import TrainingConfig
@@ -80,7 +81,7 @@ def test_verdict_states_significance():
 
 
 def test_report_without_a_finished_run_says_what_is_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"lacks config\.json or metrics\.json"):
+    with pytest.raises(RunFolderError, match=r"lacks config\.json or metrics\.json"):
         build_report(tmp_path)
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from deepfin import load_run
 from deepfin.cli import app
 from deepfin.data.splits import chronological_split
+from deepfin.errors import RunFolderError
 from deepfin.runs.files import FORMAT_VERSION, read_task
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
@@ -64,11 +65,11 @@ def test_a_credit_run_opens_as_a_scorer_and_gets_its_report(tmp_path):
 def test_a_folder_of_several_models_or_none_says_what_to_open(tmp_path):
     (tmp_path / "compare").mkdir()
     (tmp_path / "compare" / "config.json").write_text(json.dumps({"task": "compare"}))
-    with pytest.raises(FileNotFoundError, match=r"several models.*<model>/"):
+    with pytest.raises(RunFolderError, match=r"several models.*<model>/"):
         load_run(tmp_path / "compare")
-    with pytest.raises(FileNotFoundError, match=r"config\.json is missing"):
+    with pytest.raises(RunFolderError, match=r"config\.json is missing"):
         read_task(tmp_path / "nothing")
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "config.json").write_text("[1, 2]")
-    with pytest.raises(FileNotFoundError, match="names no task"):
+    with pytest.raises(RunFolderError, match="names no task"):
         load_run(tmp_path / "odd")

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from deepfin.backtest.grid import make_grid
-from deepfin.errors import DataError
+from deepfin.errors import ConfigError, DataError
 from deepfin.metrics.performance import Stats, equity_and_drawdown, performance_stats
 
 # Conventions (each one is pinned by a test):
@@ -52,30 +52,30 @@ class BacktestConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_flat", "long_short"):
-            raise ValueError(f"mode must be 'long_flat' or 'long_short'; got {self.mode!r}")
+            raise ConfigError(f"mode must be 'long_flat' or 'long_short'; got {self.mode!r}")
         if self.weighting not in ("equal", "signal"):
-            raise ValueError(f"weighting must be 'equal' or 'signal'; got {self.weighting!r}")
+            raise ConfigError(f"weighting must be 'equal' or 'signal'; got {self.weighting!r}")
         if self.threshold is not None and not self.threshold >= 0:
-            raise ValueError(f"threshold must be >= 0 or None; got {self.threshold}")
+            raise ConfigError(f"threshold must be >= 0 or None; got {self.threshold}")
         if self.top_k is not None and self.top_fraction is not None:
-            raise ValueError("give top_k or top_fraction, not both")
+            raise ConfigError("give top_k or top_fraction, not both")
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1; got {self.top_k}")
+            raise ConfigError(f"top_k must be >= 1; got {self.top_k}")
         if self.bottom_k is not None and (self.bottom_k < 1 or self.mode != "long_short"):
-            raise ValueError(f"bottom_k={self.bottom_k} needs mode='long_short' and be >= 1")
+            raise ConfigError(f"bottom_k={self.bottom_k} needs mode='long_short' and be >= 1")
         max_fraction = 0.5 if self.mode == "long_short" else 1.0
         if self.top_fraction is not None and not 0 < self.top_fraction <= max_fraction:
-            raise ValueError(
+            raise ConfigError(
                 f"top_fraction must be in (0, {max_fraction}] for mode={self.mode!r} so the long "
                 f"and short books cannot overlap; got {self.top_fraction}"
             )
         if self.rebalance_every < 1 or self.periods_per_year < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"rebalance_every={self.rebalance_every} and periods_per_year="
                 f"{self.periods_per_year} must both be >= 1"
             )
         if not (self.cost_bps >= 0 and 0 <= self.fixed_cost < 1):
-            raise ValueError(
+            raise ConfigError(
                 f"cost_bps must be >= 0 and fixed_cost in [0, 1); got {self.cost_bps}, "
                 f"{self.fixed_cost}"
             )
@@ -198,7 +198,7 @@ def _simulate(
         period_return = np.where(held != 0, simple_return[period], 0.0)
         gross[period] = held @ period_return
         if gross[period] <= -1:
-            raise ValueError(
+            raise DataError(
                 f"the strategy lost all its capital on {dates[period]} (gross return "
                 f"{gross[period]:.2f}); check the prices, or hold more names per side"
             )
@@ -216,7 +216,7 @@ def _target_weights(forecast: np.ndarray, dates: pl.Series, config: BacktestConf
         level = threshold or 0.0
         return (forecast > level) - long_short * (forecast < -level).astype(np.float64)
     if config.top_k is None and config.top_fraction is None:
-        raise ValueError("a panel needs top_k or top_fraction to choose the names to hold")
+        raise ConfigError("a panel needs top_k or top_fraction to choose the names to hold")
     has_forecast = np.isfinite(forecast)
     n_names = has_forecast.sum(axis=1)  # (K,)
     if config.top_k is not None:
@@ -229,7 +229,7 @@ def _target_weights(forecast: np.ndarray, dates: pl.Series, config: BacktestConf
     short_of_names = np.flatnonzero(n_long + n_short > n_names)
     if short_of_names.size:
         first = short_of_names[0]
-        raise ValueError(
+        raise DataError(
             f"{n_long[first]} long + {n_short[first]} short names wanted but only "
             f"{n_names[first]} tickers have a forecast on {dates[int(first)]} "
             f"({short_of_names.size} rebalance dates affected); lower top_k/bottom_k or use "

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from deepfin.cli.backtest import backtest
-from deepfin.cli.common import ConsoleHandler
+from deepfin.cli.common import ConsoleHandler, guarded
 from deepfin.cli.credit import credit_app
 from deepfin.cli.data import data_app
 from deepfin.cli.doctor import doctor
@@ -30,11 +30,11 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     return_large_buffers_when_freed()  # a run's peak memory is its arrays, not freed heap
 
 
-app.command()(forecast)
-app.command()(compare)
-app.command()(backtest)
-app.command()(predict)
-app.command("report")(report_command)
-app.command()(doctor)
+app.command()(guarded(forecast))
+app.command()(guarded(compare))
+app.command()(guarded(backtest))
+app.command()(guarded(predict))
+app.command("report")(guarded(report_command))
+app.command()(guarded(doctor))
 app.add_typer(data_app, name="data")
 app.add_typer(credit_app, name="credit")

@@ -11,12 +11,10 @@ from rich.table import Table
 
 from deepfin.backtest import BacktestConfig
 from deepfin.cli.common import (
-    USER_ERRORS,
     ConfigOption,
     ReportOption,
     build_config,
     console,
-    fail,
     format_value,
 )
 from deepfin.cli.options import config_options
@@ -60,27 +58,23 @@ def backtest(
     report: ReportOption = True,
 ) -> None:
     """Walk-forward re-fits, stitched forecasts, and a strategy with costs vs a benchmark."""
-    try:
-        run_config = build_config(config, flags)
-        names = [n.strip() for n in (models or run_config.forecast.model).split(",") if n.strip()]
-        unknown = [name for name in names if name not in FORECAST_MODELS]
-        if unknown:
-            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
-        book = BacktestConfig(
-            mode=strategy,  # type: ignore[arg-type]
-            top_k=top_k,
-            top_fraction=top_fraction,
-            threshold=threshold,
-            weighting=weighting,  # type: ignore[arg-type]
-            rebalance_every=rebalance_every,
-            cost_bps=cost_bps,
-            fixed_cost=fixed_cost,
-        )
-        folder = run_dir or new_run_dir(run_config.runs_dir, "backtest")
-        stats = run_backtest(run_config, models=names, strategy=book, run_dir=folder)
-    except USER_ERRORS as error:
-        fail(error)
-        return
+    run_config = build_config(config, flags)
+    names = [n.strip() for n in (models or run_config.forecast.model).split(",") if n.strip()]
+    unknown = [name for name in names if name not in FORECAST_MODELS]
+    if unknown:
+        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
+    book = BacktestConfig(
+        mode=strategy,  # type: ignore[arg-type]
+        top_k=top_k,
+        top_fraction=top_fraction,
+        threshold=threshold,
+        weighting=weighting,  # type: ignore[arg-type]
+        rebalance_every=rebalance_every,
+        cost_bps=cost_bps,
+        fixed_cost=fixed_cost,
+    )
+    folder = run_dir or new_run_dir(run_config.runs_dir, "backtest")
+    stats = run_backtest(run_config, models=names, strategy=book, run_dir=folder)
     table = Table(title="strategy statistics (walk-forward, out of sample)")
     columns = [
         "annual_return",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from deepfin.config import RunConfig, load_config
-from deepfin.errors import ConfigError, DataError, NotFittedError
+from deepfin.errors import ConfigError, DeepfinError, InputFileError
 from deepfin.tasks.forecasting.evaluation import caption_for
 
 # soft wrap: a message or a path is never broken across lines, whatever the terminal's width
@@ -31,15 +34,58 @@ class ConsoleHandler(logging.Handler):
         console.print(f"[{style}]{level}:[/{style}] {escape(self.format(record))}")
 
 
-# a training that diverges (FloatingPointError) is the user's to fix: its message says how
-USER_ERRORS = (
-    DataError,
-    ConfigError,
-    NotFittedError,
-    FileNotFoundError,
-    ValueError,
-    FloatingPointError,
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
+REPORT_FAULT = (
+    "this is a fault in deepfin, not in your input: please report it with the command you ran "
+    "and the traceback above"
 )
+
+
+def guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """A command whose user errors are one `error:` line (exit 2) and Ctrl-C exit 130.
+
+    The errors a user can fix are deepfin's own types; the machine's (a folder that cannot be
+    written, a full disk) are OSErrors. Anything else is a fault: its traceback is shown, then
+    a line asking to report it.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except DeepfinError as error:
+            fail(error)
+        except OSError as error:
+            fail(InputFileError(describe_os_error(error)))
+        except KeyboardInterrupt:
+            console.print("[red]interrupted[/red] (Ctrl-C): nothing more was written")
+            raise typer.Exit(code=INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception:
+            console.print_exception()
+            console.print(f"[red]error:[/red] {REPORT_FAULT}")
+            raise typer.Exit(code=1) from None
+
+    return run
+
+
+def describe_os_error(error: OSError) -> str:
+    """What an OSError means for the user: which path, what went wrong, what to do."""
+    path = error.filename or ""
+    reason = error.strerror or str(error)
+    advice = {
+        errno.ENOSPC: "free some disk space or write elsewhere",
+        errno.EDQUOT: "free some disk space or write elsewhere",
+        errno.EACCES: "check its permissions or write elsewhere",
+        errno.EPERM: "check its permissions or write elsewhere",
+        errno.EROFS: "the file system is read-only: write elsewhere",
+        errno.EISDIR: "give a file name, not a folder",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.ENOENT: "check the path (a folder it names does not exist)",
+    }.get(error.errno or 0, "check the path and try again")
+    return f"{reason}: {path}; {advice}" if path else f"{reason}; {advice}"
+
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML run config.")]
 ColumnOption = Annotated[

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from deepfin.cli.common import USER_ERRORS, ConfigOption, console, fail
+from deepfin.cli.common import ConfigOption, console, guarded
 from deepfin.cli.options import config_options
 from deepfin.errors import DataError
 from deepfin.metrics.classification import bin_shares, population_stability_index
@@ -46,6 +46,7 @@ def _names(values: list[str] | None) -> tuple[str, ...]:
 
 
 @credit_app.command()
+@guarded
 @config_options(
     ("data", CreditDataConfig),
     ("credit", CreditConfig),
@@ -66,31 +67,23 @@ def train(
     """Train a credit model beside logistic and LightGBM baselines; save a run and report."""
     from deepfin.report.credit import write_credit_report
 
-    try:
-        run = load_credit_config(config, {k: v for k, v in flags.items() if v is not None})
-        privacy = run.privacy.privacy()
-        scorer = CreditScorer(
-            **dataclasses.asdict(run.credit), training=run.training, privacy=privacy
-        )
-        model_name = run.credit.model
-        folder = run_dir or new_run_dir(
-            run.runs_dir, f"credit-{model_name}{'-dp' if privacy else ''}"
-        )
-        console.print(f"[bold]deepfin credit[/bold] {model_name} on {escape(run.data.source)}")
-        run_credit(
-            scorer,
-            run.data.source,
-            run_dir=folder,
-            test_fraction=run.data.test_fraction,
-            val_fraction=run.data.val_fraction,
-            seed=run.training.seed,
-            folds=run.data.folds,
-            cutoff=run.data.cutoff,
-        )
-        report = write_credit_report(scorer, folder / "report.html")
-    except USER_ERRORS as error:
-        fail(error)
-        return
+    run = load_credit_config(config, {k: v for k, v in flags.items() if v is not None})
+    privacy = run.privacy.privacy()
+    scorer = CreditScorer(**dataclasses.asdict(run.credit), training=run.training, privacy=privacy)
+    model_name = run.credit.model
+    folder = run_dir or new_run_dir(run.runs_dir, f"credit-{model_name}{'-dp' if privacy else ''}")
+    console.print(f"[bold]deepfin credit[/bold] {model_name} on {escape(run.data.source)}")
+    run_credit(
+        scorer,
+        run.data.source,
+        run_dir=folder,
+        test_fraction=run.data.test_fraction,
+        val_fraction=run.data.val_fraction,
+        seed=run.training.seed,
+        folds=run.data.folds,
+        cutoff=run.data.cutoff,
+    )
+    report = write_credit_report(scorer, folder / "report.html")
     model = model_name
     assert scorer.metrics_ is not None
     metrics = scorer.metrics_
@@ -115,6 +108,7 @@ def train(
 
 
 @credit_app.command()
+@guarded
 def score(
     run: Annotated[Path, typer.Option("--run", help="A run folder written by credit train.")],
     data: Annotated[str, typer.Option("--data", help="CSV or Parquet of applicants.")],
@@ -133,21 +127,15 @@ def score(
 
     from deepfin.data.tabular.encoding import read_loans
 
-    try:
-        scorer = CreditScorer.load(run)
-        if unknown_categories is not None:
-            scorer.config = dataclasses.replace(
-                scorer.config, unknown_categories=unknown_categories
-            )
-        frame = read_loans(data)
-        kept = _names(keep_column)
-        absent = [c for c in kept if c not in frame.columns]
-        if absent:
-            raise DataError(f"--keep-column {absent} not in the data; it has {frame.columns}")
-        scores = scorer.score(frame, top_k=top_k, reasons=reasons)
-    except USER_ERRORS as error:
-        fail(error)
-        return
+    scorer = CreditScorer.load(run)
+    if unknown_categories is not None:
+        scorer.config = dataclasses.replace(scorer.config, unknown_categories=unknown_categories)
+    frame = read_loans(data)
+    kept = _names(keep_column)
+    absent = [c for c in kept if c not in frame.columns]
+    if absent:
+        raise DataError(f"--keep-column {absent} not in the data; it has {frame.columns}")
+    scores = scorer.score(frame, top_k=top_k, reasons=reasons)
     scores = frame.select(kept).hstack(scores) if kept else scores
     probability = scores["default_probability"].to_numpy()
     shares = bin_shares(probability, scorer.score_edges_)

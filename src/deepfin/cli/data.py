@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from deepfin.cli.common import console
+from deepfin.cli.common import console, guarded
 from deepfin.data.samples import SAMPLES
 
 data_app = typer.Typer(help="Built-in data sets.", no_args_is_help=True)
 
 
 @data_app.command("list")
+@guarded
 def data_list() -> None:
     """Show the built-in data sets."""
     table = Table(title="built-in data sets")

@@ -10,14 +10,13 @@ import typer
 from rich.markup import escape
 
 from deepfin.cli.common import (
-    USER_ERRORS,
+    INTERRUPTED,
     ColumnOption,
     ConfigOption,
     LayoutOption,
     ReportOption,
     build_config,
     console,
-    fail,
     metrics_table,
     pairs,
 )
@@ -57,33 +56,29 @@ def forecast(
     report: ReportOption = True,
 ) -> None:
     """Train a model, evaluate it next to naive and linear baselines, save a run folder."""
-    try:
-        run_config = build_config(config, flags)
-        if resume and run_dir is None:
-            raise ConfigError("--resume needs --run-dir, the folder of the run to resume")
-        if nproc > 1:
-            # N ranks of this same command (without --nproc), all writing one folder chosen here
-            folder = run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
-            argv = sys.argv[sys.argv.index("forecast") + 1 :]
-            argv = distributed.strip_option(distributed.strip_option(argv, "--nproc"), "--run-dir")
-            distributed.launch_forecast(nproc, [*argv, "--run-dir", str(folder)])
-            return
-        # joins the process group under torchrun or --nproc; outside a launch it does nothing
-        with distributed.process_group():
-            main_process = distributed.is_main_process()
-            console.quiet = not main_process  # rank 0 speaks for all
-            # rank 0 names the folder: each rank would otherwise time-stamp its own
-            folder = distributed.broadcast_from_main(
-                run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
-            )
-            console.print(
-                f"[bold]deepfin forecast[/bold] {run_config.forecast.model} on "
-                f"{escape(run_config.data.source)}"
-            )
-            forecaster = run_forecast(run_config, run_dir=folder, resume=resume)
-    except (*USER_ERRORS, distributed.DistributedError) as error:
-        fail(error)
+    run_config = build_config(config, flags)
+    if resume and run_dir is None:
+        raise ConfigError("--resume needs --run-dir, the folder of the run to resume")
+    if nproc > 1:
+        # N ranks of this same command (without --nproc), all writing one folder chosen here
+        folder = run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
+        argv = sys.argv[sys.argv.index("forecast") + 1 :]
+        argv = distributed.strip_option(distributed.strip_option(argv, "--nproc"), "--run-dir")
+        distributed.launch_forecast(nproc, [*argv, "--run-dir", str(folder)])
         return
+    # joins the process group under torchrun or --nproc; outside a launch it does nothing
+    with distributed.process_group():
+        main_process = distributed.is_main_process()
+        console.quiet = not main_process  # rank 0 speaks for all
+        # rank 0 names the folder: each rank would otherwise time-stamp its own
+        folder = distributed.broadcast_from_main(
+            run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)
+        )
+        console.print(
+            f"[bold]deepfin forecast[/bold] {run_config.forecast.model} on "
+            f"{escape(run_config.data.source)}"
+        )
+        forecaster = run_forecast(run_config, run_dir=folder, resume=resume)
     if not main_process:
         return
     assert forecaster.metrics_ is not None
@@ -100,6 +95,13 @@ def forecast(
     if report:
         console.print(f"report: {escape(str(build_report(folder)))}")
     console.print(f"run folder: {escape(str(folder))}")
+    if history.stopped == "interrupted":
+        # a script must be able to tell that the run did not train as long as it was asked
+        console.print(
+            "[red]interrupted[/red] (Ctrl-C): the run was evaluated and saved with the best "
+            f"weights so far; continue it with --resume --run-dir {escape(str(folder))}"
+        )
+        raise typer.Exit(code=INTERRUPTED)
 
 
 @config_options(
@@ -121,19 +123,15 @@ def compare(
     report: ReportOption = True,
 ) -> None:
     """Fit several models on one split and print one leaderboard."""
-    try:
-        names = [name.strip() for name in models.split(",") if name.strip()]
-        if not names:
-            raise ConfigError(f"--models {models!r} names no model; give e.g. lstm,linear")
-        unknown = [name for name in names if name not in FORECAST_MODELS]
-        if unknown:
-            raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
-        run_config = build_config(config, flags)
-        folder = run_dir or new_run_dir(run_config.runs_dir, "compare")
-        board = run_compare(run_config, models=names, run_dir=folder)
-    except USER_ERRORS as error:
-        fail(error)
-        return
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"--models {models!r} names no model; give e.g. lstm,linear")
+    unknown = [name for name in names if name not in FORECAST_MODELS]
+    if unknown:
+        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
+    run_config = build_config(config, flags)
+    folder = run_dir or new_run_dir(run_config.runs_dir, "compare")
+    board = run_compare(run_config, models=names, run_dir=folder)
     rows = {row["model"]: row for row in board.to_dicts()}
     scored = read_json(folder / "leaderboard.json").get("scored", {}).get("test", "")
     title = f"leaderboard on {run_config.data.source}: forecasts made {scored}"
@@ -158,15 +156,11 @@ def predict(
     ] = None,
 ) -> None:
     """Forecast from new prices with a saved run."""
-    try:
-        forecaster = Forecaster.load(run)
-        source = SAMPLES[data].load_pandas() if data in SAMPLES else data
-        forecasts = forecaster.predict(
-            source, columns=pairs(column, "--column") or None, layout=layout or "auto"
-        )
-    except USER_ERRORS as error:
-        fail(error)
-        return
+    forecaster = Forecaster.load(run)
+    source = SAMPLES[data].load_pandas() if data in SAMPLES else data
+    forecasts = forecaster.predict(
+        source, columns=pairs(column, "--column") or None, layout=layout or "auto"
+    )
     destination = output or run / "forecasts.csv"
     if destination.suffix == ".parquet":
         forecasts.write_parquet(destination)
@@ -180,19 +174,15 @@ def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder of any task.")],
 ) -> None:
     """Write report.html into a run folder."""
-    try:
-        # compare folders of earlier versions have a leaderboard but no config.json
-        legacy_compare = (run_dir / "leaderboard.csv").exists()
-        task = "compare" if legacy_compare else read_task(run_dir)
-        if task == "compare":
-            path = build_compare_report(run_dir)
-        elif task == "credit":
-            scorer = load_run(run_dir)
-            assert isinstance(scorer, CreditScorer)
-            path = write_credit_report(scorer, run_dir / REPORT)
-        else:
-            path = build_report(run_dir)
-    except USER_ERRORS as error:
-        fail(error)
-        return
+    # compare folders of earlier versions have a leaderboard but no config.json
+    legacy_compare = (run_dir / "leaderboard.csv").exists()
+    task = "compare" if legacy_compare else read_task(run_dir)
+    if task == "compare":
+        path = build_compare_report(run_dir)
+    elif task == "credit":
+        scorer = load_run(run_dir)
+        assert isinstance(scorer, CreditScorer)
+        path = write_credit_report(scorer, run_dir / REPORT)
+    else:
+        path = build_report(run_dir)
     console.print(f"report: {escape(str(path))}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from deepfin.errors import DataError
+from deepfin.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Split:
         """
         part = {"train": self.train, "val": self.val, "test": self.test}[name]
         if part is None:
-            raise ValueError(f"this split has no {name} part")
+            raise ConfigError(f"this split has no {name} part")
         first, last = part["date"].min(), part["date"].max()
         if self.source is None or rows <= 0:
             return part, (first, last)  # type: ignore[return-value]

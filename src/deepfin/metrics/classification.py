@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from deepfin.errors import DataError
+
 # scorecard scale: 600 points at 50:1 good:bad odds, 20 points to double the odds
 BASE_POINTS, BASE_ODDS, POINTS_TO_DOUBLE_ODDS = 600.0, 50.0, 20.0
 APPROVAL_RATES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -22,19 +24,19 @@ def _labels_and_probability(
     y = np.asarray(labels, dtype=np.float64)
     p = np.asarray(probability, dtype=np.float64)
     if y.ndim != 1 or p.ndim != 1 or y.size != p.size or y.size == 0:
-        raise ValueError(
+        raise DataError(
             f"labels {y.shape} and probabilities {p.shape} must be 1-D, non-empty and equally long"
         )
     if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0 (repaid) or 1 (default); map the target first")
+        raise DataError("labels must be 0 (repaid) or 1 (default); map the target first")
     if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
-        raise ValueError("probabilities must be finite and within [0, 1]")
+        raise DataError("probabilities must be finite and within [0, 1]")
     return y.astype(np.int64), p
 
 
 def _both_classes(y: np.ndarray) -> None:
     if y.min() == y.max():
-        raise ValueError(
+        raise DataError(
             f"all {y.size} labels are {int(y[0])}; AUC and KS need defaults and non-defaults"
         )
 
@@ -146,7 +148,7 @@ def population_stability_index(expected: npt.ArrayLike, actual: npt.ArrayLike) -
     e = np.maximum(np.asarray(expected, dtype=np.float64), PSI_FLOOR)
     a = np.maximum(np.asarray(actual, dtype=np.float64), PSI_FLOOR)
     if e.shape != a.shape:
-        raise ValueError(f"expected {e.shape} and actual {a.shape} shares need the same bins")
+        raise DataError(f"expected {e.shape} and actual {a.shape} shares need the same bins")
     return float(np.sum((a - e) * np.log(a / e)))
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from deepfin.errors import ConfigError, DataError
+
 Stats = dict[str, float | str | None]
 
 
@@ -28,17 +30,17 @@ def performance_stats(
     # active: the periods that held a position, for the hit rate (default: non-zero returns).
     period_return = np.asarray(returns, dtype=np.float64)
     if period_return.ndim != 1 or period_return.size == 0:
-        raise ValueError(f"returns must be 1-D and non-empty; got shape {period_return.shape}")
+        raise DataError(f"returns must be 1-D and non-empty; got shape {period_return.shape}")
     if not np.isfinite(period_return).all() or (period_return < -1).any():
-        raise ValueError(
+        raise DataError(
             "returns must be finite and >= -1 (a loss beyond the whole capital); check the "
             "leverage or the prices"
         )
     date_list = pl.Series("date", dates).to_list()
     if len(date_list) != period_return.size:
-        raise ValueError(f"{len(date_list)} dates for {period_return.size} returns; pass one each")
+        raise DataError(f"{len(date_list)} dates for {period_return.size} returns; pass one each")
     if periods_per_year < 1:
-        raise ValueError(f"periods_per_year must be >= 1; got {periods_per_year}")
+        raise ConfigError(f"periods_per_year must be >= 1; got {periods_per_year}")
     n_days = period_return.size
     equity, drawdown = equity_and_drawdown(period_return)
     years = n_days / periods_per_year

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from deepfin.errors import ConfigError, DataError
 from deepfin.metrics.regression import checked_series
 from deepfin.metrics.significance import newey_west_variance
 
@@ -44,17 +45,17 @@ def cross_sectional_ic(
     """Per-date Pearson IC and Spearman rank IC of forecast vs actual across names."""
     date_values = np.asarray(dates)
     if date_values.ndim != 1:
-        raise ValueError(f"dates must be 1-D; got shape {date_values.shape}.")
+        raise DataError(f"dates must be 1-D; got shape {date_values.shape}.")
     actual_v, forecast_v = checked_series(actual=actual, forecast=forecast)
     if date_values.size != actual_v.size:
-        raise ValueError(
+        raise DataError(
             f"dates has {date_values.size} entries but actual has {actual_v.size}; "
             "pass one date per (date, ticker) row."
         )
     if np.issubdtype(date_values.dtype, np.datetime64) and np.isnat(date_values).any():
-        raise ValueError("dates contains NaT; drop rows without a date first.")
+        raise DataError("dates contains NaT; drop rows without a date first.")
     if min_names < 2:
-        raise ValueError(f"min_names must be >= 2 for a correlation; got {min_names}.")
+        raise ConfigError(f"min_names must be >= 2 for a correlation; got {min_names}.")
 
     unique_dates, date_index = np.unique(date_values, return_inverse=True)
     order = np.argsort(date_index.ravel(), kind="stable")
@@ -111,7 +112,7 @@ def ic_summary(ic_series: npt.ArrayLike, *, horizon: int = 1) -> dict[str, float
     (ic_v,) = checked_series(ic_series=ic_series)
     n_days = ic_v.size
     if n_days < 2:
-        raise ValueError(f"ic_summary needs at least 2 days for a std; got {n_days}.")
+        raise DataError(f"ic_summary needs at least 2 days for a std; got {n_days}.")
     ic_mean = float(ic_v.mean())
     ic_std = float(ic_v.std(ddof=1))
     if ic_std > 0.0:
@@ -143,7 +144,7 @@ def panel_ic_metrics(
     daily = cross_sectional_ic(dates, actual_return, forecast_return, min_names=min_names)
     n_days = daily["date"].size
     if n_days < 2:
-        raise ValueError(
+        raise DataError(
             f"only {n_days} dates have at least min_names={min_names} tickers with varying "
             "actual and forecast returns; the panel needs at least min_names tickers per date "
             "on 2 or more dates. Add tickers or lower min_names."

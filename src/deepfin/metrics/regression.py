@@ -7,6 +7,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from deepfin.errors import DataError
+
 
 def checked_series(**named_arrays: npt.ArrayLike) -> list[np.ndarray]:
     """Return the inputs as 1-D float arrays, checked to be non-empty, finite and equally long."""
@@ -14,18 +16,18 @@ def checked_series(**named_arrays: npt.ArrayLike) -> list[np.ndarray]:
     for name, values in named_arrays.items():
         array = np.asarray(values, dtype=np.float64)
         if array.ndim != 1:
-            raise ValueError(f"{name} must be 1-D; got shape {array.shape}. Flatten it first.")
+            raise DataError(f"{name} must be 1-D; got shape {array.shape}. Flatten it first.")
         if array.size == 0:
-            raise ValueError(f"{name} is empty; metrics need at least one observation.")
+            raise DataError(f"{name} is empty; metrics need at least one observation.")
         if not np.isfinite(array).all():
             bad = int((~np.isfinite(array)).sum())
-            raise ValueError(
+            raise DataError(
                 f"{name} has {bad} NaN or infinite values; drop or fill them before scoring."
             )
         series.append(array)
     lengths = {name: array.size for name, array in zip(named_arrays, series, strict=True)}
     if len(set(lengths.values())) > 1:
-        raise ValueError(f"inputs must have equal lengths; got {lengths}. Align them by date.")
+        raise DataError(f"inputs must have equal lengths; got {lengths}. Align them by date.")
     return series
 
 
@@ -51,7 +53,7 @@ def mean_absolute_percentage_error(actual: npt.ArrayLike, forecast: npt.ArrayLik
     actual_v, forecast_v = checked_series(actual=actual, forecast=forecast)
     zero_count = int((actual_v == 0).sum())
     if zero_count:
-        raise ValueError(
+        raise DataError(
             f"actual has {zero_count} zero values, so MAPE is undefined; MAPE is for prices, "
             "use mean_absolute_error for returns."
         )
@@ -66,7 +68,7 @@ def directional_accuracy(actual_return: npt.ArrayLike, forecast_return: npt.Arra
     # a flat period has no direction to get right, so it neither helps nor hurts the score
     moved = actual_v != 0
     if not moved.any():
-        raise ValueError(
+        raise DataError(
             "every actual_return is exactly 0, so direction is undefined; check the returns."
         )
     return float(np.mean(np.sign(actual_v[moved]) == np.sign(forecast_v[moved])))

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from deepfin.errors import ConfigError, DataError
 from deepfin.metrics.regression import checked_series
 
 
@@ -25,11 +26,11 @@ def diebold_mariano(
     )
     n_obs = actual_v.size
     if horizon < 1:
-        raise ValueError(f"horizon must be >= 1; got {horizon}.")
+        raise ConfigError(f"horizon must be >= 1; got {horizon}.")
     if power < 1:
-        raise ValueError(f"power must be >= 1 (1: absolute loss, 2: squared loss); got {power}.")
+        raise ConfigError(f"power must be >= 1 (1: absolute loss, 2: squared loss); got {power}.")
     if n_obs <= max(horizon, 1):
-        raise ValueError(
+        raise DataError(
             f"Diebold-Mariano needs more observations than horizon and at least 2; "
             f"got n={n_obs}, horizon={horizon}. Score a longer test period."
         )
@@ -98,12 +99,12 @@ def panel_diebold_mariano(
     )
     date_values = np.asarray(dates)
     if date_values.shape != actual_v.shape:
-        raise ValueError(
+        raise DataError(
             f"dates has {date_values.size} entries but actual has {actual_v.size}; "
             "pass one date per (date, ticker) row."
         )
     if horizon < 1 or power < 1:
-        raise ValueError(f"horizon and power must be >= 1; got {horizon} and {power}.")
+        raise ConfigError(f"horizon and power must be >= 1; got {horizon} and {power}.")
     # in place: a panel's rows are many, and each temporary is as long as they are
     row_differential = np.abs(actual_v - forecast_v)
     row_differential **= power
@@ -116,7 +117,7 @@ def panel_diebold_mariano(
     daily = np.bincount(date_index, weights=row_differential) / counts  # (dates,)
     n_dates = daily.size
     if n_dates < 3:
-        raise ValueError(
+        raise DataError(
             f"the panel Diebold-Mariano test needs at least 3 dates; got {n_dates}. "
             "Score a longer test period."
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from deepfin.errors import ConfigError
 from deepfin.models.forecasting.baselines import NaiveConfig, NaiveForecaster
 from deepfin.models.forecasting.cnn import CNNConfig, CNNForecaster
 from deepfin.models.forecasting.gru import GRUConfig, GRUForecaster
@@ -147,7 +148,7 @@ def _lookup(name: str, *, task: str | None) -> ModelEntry:
     entry = MODELS.get(name)
     if entry is None or (task is not None and entry.task != task):
         choices = model_names(task) if task else tuple(MODELS)
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(choices)}")
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(choices)}")
     return entry
 
 
@@ -158,14 +159,14 @@ def _checked(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     sizes = sorted(set(params) & set(DATA_SIZES[MODELS[name].task]))
     if sizes:
         verb = "comes" if len(sizes) == 1 else "come"
-        raise ValueError(
+        raise ConfigError(
             f"{name}: {', '.join(sizes)} {verb} from the data, not from params; "
             "pass them as keyword arguments; "
             f"valid keys are: {', '.join(valid) or 'none'}"
         )
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for model {name!r}; "
             f"valid keys are: {', '.join(valid) or 'none (this model takes no hyperparameters)'}"
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from deepfin.errors import NotFittedError
 from deepfin.metrics.classification import ks_curve, roc_curve
 from deepfin.report.html import Section, Table, write_report
 from deepfin.tasks.credit.estimator import CreditScorer
@@ -104,7 +105,7 @@ def credit_sections(scorer: CreditScorer) -> list[Section]:
     """The report's sections from an evaluated scorer (fresh or loaded from its run folder)."""
     metrics = scorer.metrics_
     if metrics is None or scorer.predictions_ is None:
-        raise ValueError("the scorer has no evaluation; call evaluate(test) before the report")
+        raise NotFittedError("the scorer has no evaluation; call evaluate(test) before the report")
     notes = [
         f"Model {metrics['model']} beside baselines; probabilities are of default. "
         f"Approval cut-off: default probability < {metrics['cutoff']:.4f}.",

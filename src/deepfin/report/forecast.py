@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from deepfin.data.features import FACTORS
+from deepfin.errors import RunFolderError
 from deepfin.report.forecast_figures import (
     equity_figure,
     fold_figure,
@@ -105,7 +106,7 @@ def build_report(run_dir: Path | str) -> Path:
     config = _read_json(run_dir / "config.json")
     metrics = _read_json(run_dir / "metrics.json")
     if config is None or metrics is None:
-        raise FileNotFoundError(
+        raise RunFolderError(
             f"{run_dir} lacks config.json or metrics.json; report needs a finished run folder"
         )
     baselines = ("linear", "naive", *REFERENCES)
@@ -204,7 +205,7 @@ def build_compare_report(compare_dir: Path | str) -> Path:
     compare_dir = Path(compare_dir)
     board_path = compare_dir / "leaderboard.csv"
     if not board_path.exists():
-        raise FileNotFoundError(f"{board_path} is missing; is {compare_dir} a compare folder?")
+        raise RunFolderError(f"{board_path} is missing; is {compare_dir} a compare folder?")
     board = pl.read_csv(board_path, glob=False)
     board_json = _read_json(compare_dir / "leaderboard.json") or {}
     models = [name for name in board["model"].to_list() if name not in REFERENCES]

@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from deepfin import __version__
+from deepfin.errors import RunFolderError
 from deepfin.training.config import History
 
 FORMAT_VERSION = 1
@@ -42,7 +43,7 @@ def read_config(run_dir: Path, task: str) -> dict[str, Any]:
     saved = read_json(run_dir / CONFIG)
     found = saved.get("task") if isinstance(saved, dict) else None
     if found != task:
-        raise ValueError(f"{run_dir} holds a '{found}' run, not a {task} run")
+        raise RunFolderError(f"{run_dir} holds a '{found}' run, not a {task} run")
     return dict(saved)
 
 
@@ -51,7 +52,7 @@ def read_task(run_dir: Path) -> str:
     config = read_json(Path(run_dir) / CONFIG)
     task = config.get("task") if isinstance(config, dict) else None
     if not isinstance(task, str):
-        raise FileNotFoundError(
+        raise RunFolderError(
             f"{Path(run_dir) / CONFIG} names no task; is {run_dir} a deepfin run folder?"
         )
     return task
@@ -78,7 +79,7 @@ def write_json(path: Path, payload: Any) -> None:
 def read_json(path: Path) -> Any:
     """Read a JSON file of a run folder, saying which file is missing if it is."""
     if not path.exists():
-        raise FileNotFoundError(
+        raise RunFolderError(
             f"{path} is missing; is {path.parent} a deepfin run folder (written by save)?"
         )
     return json.loads(path.read_text())
@@ -94,7 +95,7 @@ def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 def read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
     """The tensors under `prefix.` in a safetensors file, prefix removed; runs no code."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; the run folder has no weights")
+        raise RunFolderError(f"{path} is missing; the run folder has no weights")
     start = len(prefix) + 1
     return {k[start:]: v for k, v in load_file(path).items() if k.startswith(prefix + ".")}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deepfin.errors import RunFolderError
 from deepfin.runs.files import read_task
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ def load_run(run_dir: Path | str) -> Forecaster | CreditScorer:
         return CreditScorer.load(run_dir)
     if task in ("compare", "backtest"):
         inner = "<model>/" if task == "compare" else "last_fold_<model>/"
-        raise FileNotFoundError(
+        raise RunFolderError(
             f"{run_dir} is a {task} folder of several models, not one fitted model; "
             f"open one of its model folders ({run_dir}/{inner})"
         )
-    raise FileNotFoundError(f"{run_dir} was written by an unknown task {task!r}")
+    raise RunFolderError(f"{run_dir} was written by an unknown task {task!r}")

@@ -6,6 +6,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from deepfin.errors import ConfigError
+
 OPTIMIZERS = ("adam", "adamw")
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -46,16 +48,16 @@ class TrainingConfig:
             if not ok or not math.isfinite(getattr(self, name))
         ]
         if bad:
-            raise ValueError(
+            raise ConfigError(
                 f"invalid training settings {bad}: epochs and batch_size must be >= 1, "
                 "learning_rate > 0, the rest >= 0, all finite"
             )
         if not isinstance(self.device, str) or not DEVICE.fullmatch(self.device):
-            raise ValueError(
+            raise ConfigError(
                 f"unknown device '{self.device}'; choose auto, cpu, cuda, cuda:N or mps"
             )
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer '{self.optimizer}'; choose one of {OPTIMIZERS}")
+            raise ConfigError(f"unknown optimizer '{self.optimizer}'; choose one of {OPTIMIZERS}")
 
 
 @dataclass

@@ -22,6 +22,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from deepfin.errors import ConfigError, DeepfinError
+
 TIMEOUT_ENV = "DEEPFIN_DIST_TIMEOUT_S"
 # a collective that waits this long means a rank is gone; long enough for a slow epoch's
 # validation on another rank, short enough that a lost rank does not hang the run for 30 minutes
@@ -32,7 +34,7 @@ ERROR_TAIL_LINES = 20
 T = TypeVar("T")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(DeepfinError, RuntimeError):
     """A rank of a multi-process run failed; the message says which one and why."""
 
 
@@ -153,7 +155,7 @@ def launch(nproc: int, command: Sequence[str], *, threads_per_rank: int | None =
     fail. When one rank fails the others are stopped at once, so nothing waits on a lost rank.
     """
     if nproc < 1:
-        raise ValueError(f"nproc must be >= 1, got {nproc}")
+        raise ConfigError(f"nproc must be >= 1, got {nproc}")
     # one rank per core: torch would otherwise start a thread per core in every rank, and
     # ranks x threads > cores makes each collective wait on a descheduled thread
     threads = threads_per_rank or max(1, (os.cpu_count() or 1) // nproc)

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import nn
 
 from deepfin.data.batches import Batches, Inputs, call_model, slice_inputs, values_per_example
+from deepfin.errors import ConfigError, DataError, TrainingError
 from deepfin.training import distributed
 from deepfin.training.checkpoints import CHECKPOINT_STATE, load_checkpoint, save_checkpoint
 from deepfin.training.config import History, TrainingConfig
@@ -52,11 +53,11 @@ def fit_model(
     progress and writes checkpoints.
     """
     if len(train) == 0:
-        raise ValueError(
+        raise DataError(
             "no training examples (for windows: the training period is shorter than the lookback)"
         )
     if poisson_sampling and distributed.is_distributed():
-        raise ValueError("Poisson-sampled (DP-SGD) batches are not sharded; train in one process")
+        raise ConfigError("Poisson-sampled (DP-SGD) batches are not sharded; train in one process")
     device = select_device(config.device)
     model.to(device)
     train = train.to(device)
@@ -172,7 +173,7 @@ def _check_finite(
     if math.isfinite(train_loss) and math.isfinite(val_loss):
         return
     model.load_state_dict(run.best)
-    raise FloatingPointError(
+    raise TrainingError(
         f"loss became non-finite at epoch {epoch} (train {train_loss}, validation {val_loss}); "
         "check the data for NaN, lower the learning_rate or enable grad_clip"
     )

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepfin.errors import ConfigError
 from deepfin.training import TrainingConfig
 
 # opacus is imported where DP-SGD is used: it takes over a second, and most runs never need it
@@ -35,7 +36,7 @@ class PrivacyConfig:
 
     def __post_init__(self) -> None:
         if not self.epsilon > 0 or not 0 < self.delta < 1 or not self.max_grad_norm > 0:
-            raise ValueError(
+            raise ConfigError(
                 f"privacy: epsilon={self.epsilon} and max_grad_norm={self.max_grad_norm} "
                 f"must be > 0 and delta={self.delta} in (0, 1)"
             )
@@ -91,13 +92,13 @@ def make_private(
     from opacus.validators import ModuleValidator
 
     if privacy.delta >= 1 / rows:
-        raise ValueError(
+        raise ConfigError(
             f"privacy: delta={privacy.delta} must be below 1 / training rows = {1 / rows:.2g}; "
             "otherwise a whole record may leak with probability delta"
         )
     errors = ModuleValidator.validate(model, strict=False)
     if errors:
-        raise ValueError(f"privacy: this model cannot be trained with DP-SGD: {errors[0]}")
+        raise ConfigError(f"privacy: this model cannot be trained with DP-SGD: {errors[0]}")
     sample_rate = min(1.0, training.batch_size / rows)
     steps_per_epoch = math.ceil(rows / training.batch_size)
     noise_multiplier = get_noise_multiplier(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from deepfin.errors import DataError
+from deepfin.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ class TabularEncoder:
     def transform(self, frame: pl.DataFrame, *, unknown: str = "error") -> np.ndarray:
         """Encode rows into a float32 (N, F) matrix; `unknown` says what unseen categories do."""
         if unknown not in UNKNOWN_POLICIES:
-            raise ValueError(f"unknown={unknown!r}; choose one of {list(UNKNOWN_POLICIES)}")
+            raise ConfigError(f"unknown={unknown!r}; choose one of {list(UNKNOWN_POLICIES)}")
         absent = [column for column in self.columns_ if column not in frame.columns]
         if absent:
             raise DataError(f"column(s) {absent} used in training are missing from the data")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepfin.errors import ConfigError
+
 
 def check_sizes(model: str, n_features: int, lookback: int, n_outputs: int) -> None:
     """Raise ValueError unless every data-dependent size is an integer >= 1."""
@@ -16,7 +18,7 @@ def check_sizes(model: str, n_features: int, lookback: int, n_outputs: int) -> N
         ("n_outputs", n_outputs),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{model}: {name} must be an integer >= 1; got {value!r}")
+            raise ConfigError(f"{model}: {name} must be an integer >= 1; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class NaiveForecaster(nn.Module):
         """Forecast `constant`, plus the last value of `source_feature` when one is given."""
         n_features = self.config.n_features
         if source_feature is not None and not 0 <= source_feature < n_features:
-            raise ValueError(
+            raise ConfigError(
                 f"naive: source_feature={source_feature} is not a feature index; "
                 f"use 0..{n_features - 1} or None"
             )

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepfin.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class CNNConfig:
@@ -26,9 +28,9 @@ class CNNConfig:
         for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"cnn: {name} must be an integer >= 1; got {value!r}")
+                raise ConfigError(f"cnn: {name} must be an integer >= 1; got {value!r}")
         if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"cnn: dropout must be a number in [0, 1); got {self.dropout!r}")
+            raise ConfigError(f"cnn: dropout must be a number in [0, 1); got {self.dropout!r}")
 
     @property
     def receptive_field(self) -> int:

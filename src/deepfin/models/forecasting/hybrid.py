@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepfin.errors import ConfigError
 from deepfin.models.forecasting.recurrent import RecurrentConfig, layer_options
 from deepfin.models.kernels.fused_rnn import FusedGRU, FusedLSTM
 
@@ -23,7 +24,7 @@ class HybridConfig(RecurrentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.attention, bool):
-            raise ValueError(f"hybrid: attention must be true or false; got {self.attention!r}")
+            raise ConfigError(f"hybrid: attention must be true or false; got {self.attention!r}")
 
 
 class HybridForecaster(nn.Module):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepfin.errors import ConfigError, DataError
 from deepfin.models.forecasting.baselines import check_sizes
 
 
@@ -24,7 +25,7 @@ class LinearConfig:
         check_sizes("linear", self.n_features, self.lookback, self.n_outputs)
         alpha = self.ridge_alpha
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha >= 0.0:
-            raise ValueError(f"linear: ridge_alpha must be a number >= 0; got {alpha!r}")
+            raise ConfigError(f"linear: ridge_alpha must be a number >= 0; got {alpha!r}")
 
 
 @dataclass
@@ -98,7 +99,7 @@ class LinearForecaster(nn.Module):
         try:
             coef = torch.linalg.solve(centred_xtx + penalty, centred_xty)  # (T*F, O)
         except torch.linalg.LinAlgError as error:
-            raise ValueError(
+            raise DataError(
                 "linear: the ridge system is singular (collinear or constant inputs); "
                 "set ridge_alpha > 0"
             ) from error

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from deepfin.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class RecurrentConfig:
@@ -23,9 +25,9 @@ class RecurrentConfig:
         for field in ("n_features", "lookback", "n_outputs", "hidden_size", "num_layers"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: {field} must be an integer >= 1; got {value!r}")
+                raise ConfigError(f"{name}: {field} must be an integer >= 1; got {value!r}")
         if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"{name}: dropout must be a number in [0, 1); got {self.dropout!r}")
+            raise ConfigError(f"{name}: dropout must be a number in [0, 1); got {self.dropout!r}")
 
 
 def layer_options(config: RecurrentConfig) -> dict[str, Any]:

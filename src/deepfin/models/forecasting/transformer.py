@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepfin.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TransformerConfig:
@@ -28,13 +30,13 @@ class TransformerConfig:
         for name in (*names, "dim_feedforward"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"transformer: {name} must be an integer >= 1; got {value!r}")
+                raise ConfigError(f"transformer: {name} must be an integer >= 1; got {value!r}")
         if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(
+            raise ConfigError(
                 f"transformer: dropout must be a number in [0, 1); got {self.dropout!r}"
             )
         if self.d_model % self.n_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"transformer: d_model={self.d_model} must be divisible by n_heads={self.n_heads}; "
                 "choose d_model as a multiple of n_heads"
             )
@@ -112,7 +114,7 @@ class TransformerForecaster(nn.Module):
         """Map windows (B, T, F) to forecasts (B, O)."""
         steps = x.shape[1]
         if steps > self.config.lookback:
-            raise ValueError(
+            raise ConfigError(
                 f"transformer: got windows of {steps} steps but positions exist for "
                 f"lookback={self.config.lookback}; rebuild the model with lookback >= {steps}"
             )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepfin.errors import ConfigError, DataError
 from deepfin.models.tabular.logistic import check_positive_ints
 
 if TYPE_CHECKING:  # lightgbm takes seconds to import; only credit scoring needs it
@@ -39,9 +40,9 @@ class LightGBMConfig:
         for name in ("learning_rate", "feature_fraction", "bagging_fraction"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 < value <= 1:
-                raise ValueError(f"lightgbm: {name} must be a number in (0, 1]; got {value!r}")
+                raise ConfigError(f"lightgbm: {name} must be a number in (0, 1]; got {value!r}")
         if not isinstance(self.l2, int | float) or self.l2 < 0:
-            raise ValueError(f"lightgbm: l2 must be a number >= 0; got {self.l2!r}")
+            raise ConfigError(f"lightgbm: l2 must be a number >= 0; got {self.l2!r}")
 
 
 class LightGBMScorer:
@@ -81,7 +82,7 @@ class LightGBMScorer:
         import lightgbm as lgb
 
         if x.shape[1] != self.config.n_features:
-            raise ValueError(
+            raise DataError(
                 f"lightgbm: got {x.shape[1]} features, built for {self.config.n_features}"
             )
         train_set = lgb.Dataset(x, label=y, free_raw_data=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepfin.errors import ConfigError
 from deepfin.models.forecasting.transformer import EncoderBlock
 from deepfin.models.tabular.logistic import check_dropout, check_positive_ints
 
@@ -34,7 +35,7 @@ class FTTransformerConfig:
         )
         check_dropout("ft_transformer", self.dropout)
         if self.d_token % self.n_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"ft_transformer: d_token={self.d_token} must be divisible by "
                 f"n_heads={self.n_heads}; choose d_token as a multiple of n_heads"
             )

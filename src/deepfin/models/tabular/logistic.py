@@ -7,18 +7,20 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepfin.errors import ConfigError
+
 
 def check_positive_ints(model: str, **sizes: int) -> None:
     """Raise ValueError unless every named size is an integer >= 1."""
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{model}: {name} must be an integer >= 1; got {value!r}")
+            raise ConfigError(f"{model}: {name} must be an integer >= 1; got {value!r}")
 
 
 def check_dropout(model: str, dropout: float) -> None:
     """Raise ValueError unless dropout is a number in [0, 1)."""
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ValueError(f"{model}: dropout must be a number in [0, 1); got {dropout!r}")
+        raise ConfigError(f"{model}: dropout must be a number in [0, 1); got {dropout!r}")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class LogisticConfig:
     def __post_init__(self) -> None:
         check_positive_ints("logistic", n_features=self.n_features)
         if isinstance(self.l2, bool) or not isinstance(self.l2, int | float) or self.l2 < 0:
-            raise ValueError(f"logistic: l2 must be a number >= 0; got {self.l2!r}")
+            raise ConfigError(f"logistic: l2 must be a number >= 0; got {self.l2!r}")
 
 
 class LogisticScorer(nn.Module):

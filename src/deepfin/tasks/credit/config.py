@@ -37,9 +37,9 @@ class CreditConfig:
     def __post_init__(self) -> None:
         for name in (self.model, *self.baselines):
             if name not in TABULAR_MODELS:
-                raise ValueError(f"unknown model {name!r}; choose one of {list(TABULAR_MODELS)}")
+                raise ConfigError(f"unknown model {name!r}; choose one of {list(TABULAR_MODELS)}")
         if self.unknown_categories not in UNKNOWN_POLICIES:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown_categories={self.unknown_categories!r}; choose one of "
                 f"{list(UNKNOWN_POLICIES)}"
             )

@@ -15,6 +15,7 @@ from torch import nn
 
 from deepfin.data.batches import TensorRows
 from deepfin.data.tabular.encoding import LoanSource, TabularEncoder, binary_target, read_loans
+from deepfin.errors import ConfigError
 from deepfin.explain.attribution import group_columns, integrated_gradients, reason_codes
 from deepfin.metrics.classification import (
     bin_shares,
@@ -149,7 +150,7 @@ class CreditScorer(Estimator):
         if fit == "trees":
             assert isinstance(model, LightGBMScorer)
             if private_training:
-                raise ValueError(f"DP training needs a neural model; {name} is not supported")
+                raise ConfigError(f"DP training needs a neural model; {name} is not supported")
             return model.fit(x, y, x_val=x_val, y_val=y_val, seed=self.training.seed)
         assert isinstance(model, nn.Module)
         if fit == "closed_form" and not private_training:
@@ -161,7 +162,7 @@ class CreditScorer(Estimator):
         training, optimizer, private = self.training, None, None
         if primary and self.privacy is not None:
             if self.training.l1 or self.training.l2:
-                raise ValueError(
+                raise ConfigError(
                     "l1 and l2 penalties bypass DP-SGD's per-sample clipping; use weight_decay"
                 )
             private = make_private(

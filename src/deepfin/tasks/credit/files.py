@@ -13,6 +13,7 @@ from torch import nn
 
 from deepfin.data.tabular.encoding import LoanSource, TabularEncoder, binary_target, read_loans
 from deepfin.data.tabular.splits import LoanSplit, split_loans, stratified_folds
+from deepfin.errors import RunFolderError
 from deepfin.models import build_tabular_model, model_config
 from deepfin.models.tabular.boosting import LightGBMScorer
 from deepfin.runs.files import (
@@ -82,7 +83,7 @@ def load_scorer(run_dir: Path) -> CreditScorer:
     model = build_tabular_model(scorer.config.model, n_features=n_features, params=params)
     if isinstance(model, LightGBMScorer):
         if not (run_dir / BOOSTER).exists():
-            raise FileNotFoundError(f"{run_dir / BOOSTER} is missing; the run has no model")
+            raise RunFolderError(f"{run_dir / BOOSTER} is missing; the run has no model")
         model = LightGBMScorer.from_text(model.config, (run_dir / BOOSTER).read_text())
     else:
         assert isinstance(model, nn.Module)

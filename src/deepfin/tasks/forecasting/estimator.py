@@ -17,7 +17,7 @@ from deepfin.data.features import DEFAULT_FEATURES, feature_warmup
 from deepfin.data.io import PriceSource
 from deepfin.data.panel import PARTS, TEST, TRAIN, VAL, Panel, split_panel
 from deepfin.data.rows import PriceRows
-from deepfin.errors import DataError
+from deepfin.errors import ConfigError, DataError
 from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
@@ -128,7 +128,7 @@ class Forecaster(Estimator):
         if isinstance(train, Panel):
             check_panel(train, self.config)
             if val is not None:
-                raise ValueError("a Panel carries its own validation part; pass no `val`")
+                raise ConfigError("a Panel carries its own validation part; pass no `val`")
             rows = train.rows
             short_tickers(rows, train.part == TRAIN, self.config)  # named in a warning
             self.feature_scaler_, self.target_scaler_ = train.feature_scaler, train.target_scaler

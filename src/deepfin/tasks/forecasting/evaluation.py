@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from deepfin.data.features import FACTORS
+from deepfin.errors import DataError
 from deepfin.metrics.ranking import panel_ic_metrics
 from deepfin.metrics.regression import (
     checked_series,
@@ -115,7 +116,7 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
     suspect = table["suspect_outcome"] if flagged else pl.repeat(False, table.height, eager=True)
     n_excluded = int(suspect.sum())
     if n_excluded == table.height:
-        raise ValueError(f"all {table.height} outcomes are suspect jumps; nothing is left to score")
+        raise DataError(f"all {table.height} outcomes are suspect jumps; nothing is left to score")
     # columns are taken one at a time through the mask: no filtered copy of the whole table
     keep = ~suspect.to_numpy() if n_excluded else slice(None)
 

@@ -16,7 +16,7 @@ from deepfin.data.io import PriceSource
 from deepfin.data.panel import Panel
 from deepfin.data.rows import PriceRows
 from deepfin.data.scaling import Scaler
-from deepfin.errors import DataError
+from deepfin.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def check_panel(panel: Panel, config: ForecastConfig) -> None:
         "scaler": (panel.feature_scaler.kind, panel.feature_scaler.per_ticker),
     }
     if got != expected:
-        raise ValueError(
+        raise ConfigError(
             f"this panel was prepared with {got}, the forecaster expects {expected}; "
             "build it with forecaster.prepare(source)"
         )
@@ -84,7 +84,7 @@ def collect_for(config: ForecastConfig, source: PriceSource | PriceRows, **read:
     if isinstance(source, PriceRows):
         expected = (*cfg.features, "close") if cfg.target == "price" else cfg.features
         if (source.names, source.horizon) != (expected, cfg.horizon):
-            raise ValueError(
+            raise ConfigError(
                 f"these rows hold {source.names} at horizon {source.horizon}; the "
                 f"forecaster needs {expected} at horizon {cfg.horizon}"
             )
