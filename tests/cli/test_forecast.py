@@ -93,7 +93,9 @@ def wide_closes(path: Path, *, n_days: int = 400, n_tickers: int = 6, scale: flo
     columns: dict[str, list] = {"Date": dates}
     for index in range(n_tickers):
         steps = scale * rng.standard_normal(n_days)
-        columns[f"TK{index}.L"] = list(30 * np.exp(np.cumsum(steps)))
+        # a wild series jumps about a level instead of compounding to prices no market has
+        levels = np.cumsum(steps) if scale <= 0.05 else steps
+        columns[f"TK{index}.L"] = list(30 * np.exp(levels))
     pl.DataFrame(columns).write_csv(path)
     return path
 
@@ -159,6 +161,24 @@ def test_forecast_resume_continues_the_checkpoint(tmp_path):
     assert result.exit_code == 0, result.output
     history = pl.read_csv(run_dir / "history.csv")
     assert history["epoch"].to_list() == [1, 2]
+    # what the run learns from cannot change on resume, and a finished folder is not reused
+    result = invoke(*common, "--epochs", "3", "--resume", "--lookback", "12")
+    assert result.exit_code == 2 and "forecast.lookback: 10 -> 12" in result.output
+    result = invoke(*common, "--epochs", "3", "--resume", "--data", "nasdaq")
+    assert result.exit_code == 2 and "data.source: 'sp500' -> 'nasdaq'" in result.output
+    result = invoke(*common, "--epochs", "1")
+    assert result.exit_code == 2 and "already holds files of another run" in result.output
+    assert pl.read_csv(run_dir / "history.csv")["epoch"].to_list() == [1, 2]
+
+
+def test_resume_needs_a_checkpoint_and_a_run_folder_is_a_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("forecast", "--model", "linear", "--resume", "--run-dir", str(empty))
+    assert result.exit_code == 2 and "has no checkpoint to resume from" in result.output
+    (tmp_path / "file").write_text("x")
+    result = invoke("forecast", "--model", "linear", "--run-dir", str(tmp_path / "file"))
+    assert result.exit_code == 2 and "is a file" in result.output
 
 
 def test_compare_prints_one_row_per_model(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from deepfin.data.io import SINGLE_SERIES_TICKER, read_prices
-from deepfin.errors import DataError
+from deepfin.errors import DataError, FormatError, InputFileError
 
 DATES = [dt.date(2021, 3, day) for day in (1, 2, 3, 4, 5, 8)]
 
@@ -136,7 +136,7 @@ def test_explicit_columns_mapping_overrides_aliases() -> None:
 
 # ----------------------------------------------------------------------------- errors
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"no file at .*nope\.csv.*pass the path"):
+    with pytest.raises(InputFileError, match=r"no file at .*nope\.csv.*pass the path"):
         read_prices(tmp_path / "nope.csv")
 
 
@@ -385,3 +385,77 @@ def test_a_delisted_ticker_ends_with_its_last_close_instead_of_being_dropped() -
     prices = read_prices(frame)
     counts = dict(prices.group_by("ticker").len().iter_rows())
     assert counts == {"STAYS": 20, "GOES": 8}
+
+
+def test_semicolons_and_decimal_commas_are_detected(tmp_path: Path) -> None:
+    european = expected_panel().with_columns(
+        pl.col(pl.Float64).cast(pl.String).str.replace(r"\.", ",")
+    )
+    path = tmp_path / "prices.csv"
+    european.write_csv(path, separator=";")
+    assert_frame_equal(read_prices(path), expected_panel())
+    tabs = tmp_path / "prices.tsv"
+    expected_panel().write_csv(tabs, separator="\t")
+    assert_frame_equal(read_prices(tabs), expected_panel())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"PK\x03\x04" + bytes(200), r"is an Excel workbook \(\.xlsx\) or a zip archive"),
+        (b"\xd0\xcf\x11\xe0" + bytes(200), r"Excel 97-2003 workbook"),
+    ],
+)
+def test_a_workbook_named_csv_is_named_for_what_it_is(tmp_path, content, message) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_bytes(content)
+    with pytest.raises(FormatError, match=message):
+        read_prices(path)
+
+
+@pytest.mark.parametrize("cut", ["truncated", "corrupt"])
+def test_a_broken_gzip_file_is_a_format_error(tmp_path, cut) -> None:
+    import gzip
+
+    plain = tmp_path / "prices.csv"
+    pl.concat([expected_panel()] * 200).with_columns(
+        pl.col("date").cast(pl.String) + pl.int_range(pl.len()).cast(pl.String)
+    ).write_csv(plain)
+    packed = gzip.compress(plain.read_bytes())
+    broken = packed[: len(packed) // 2] if cut == "truncated" else packed[:30] + bytes(300)
+    path = tmp_path / "prices.csv.gz"
+    path.write_bytes(broken)
+    with pytest.raises(FormatError, match=r"prices\.csv\.gz.*(truncated or corrupt|CSV)"):
+        read_prices(path)
+
+
+def test_a_folder_or_a_bracketed_path(tmp_path) -> None:
+    with pytest.raises(InputFileError, match="is a folder"):
+        read_prices(tmp_path)
+    draft = tmp_path / "[draft] prices.csv"
+    raw_panel().write_csv(draft)
+    assert_frame_equal(read_prices(draft), expected_panel())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("close", float("inf"), "1 infinite close"),
+        ("close", 1e300, "1 above 1e\\+15 close"),
+        ("volume", float("inf"), "1 infinite volume"),
+        ("volume", -5.0, "1 negative volume"),
+        ("high", 0.0, "1 non-positive high"),
+    ],
+)
+def test_impossible_values_are_refused(field, value, message) -> None:
+    frame = expected_panel().with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(value).otherwise(pl.col(field)).alias(field)
+    )
+    with pytest.raises(DataError, match=message):
+        read_prices(frame)
+
+
+def test_an_empty_close_column_says_so() -> None:
+    frame = expected_panel().with_columns(pl.lit(float("nan")).alias("close"))
+    with pytest.raises(DataError, match="the close column holds no numbers"):
+        read_prices(frame)

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from deepfin.data.samples import SAMPLES, load_prices, load_sample
-from deepfin.errors import DataError
+from deepfin.errors import DataError, FormatError, InputFileError
 
 
 def test_sp500_is_twenty_years_of_daily_prices() -> None:
@@ -39,5 +39,5 @@ def test_unknown_sample_lists_the_choices() -> None:
 
 def test_load_prices_takes_a_sample_name_or_a_path() -> None:
     assert load_prices("sp500").equals(load_sample("sp500"))
-    with pytest.raises(DataError, match=r"no file at .*ftse"):
+    with pytest.raises(InputFileError, match=r"no file at .*ftse"):
         load_prices("ftse")

@@ -16,10 +16,10 @@ from deepfin.cli.common import (
     build_config,
     console,
     format_value,
+    model_names,
 )
 from deepfin.cli.options import config_options
 from deepfin.config import DataConfig, ForecastConfig, WalkForwardConfig
-from deepfin.errors import ConfigError
 from deepfin.models import FORECAST_MODELS
 from deepfin.report.forecast import build_report
 from deepfin.runs.files import read_json
@@ -59,10 +59,7 @@ def backtest(
 ) -> None:
     """Walk-forward re-fits, stitched forecasts, and a strategy with costs vs a benchmark."""
     run_config = build_config(config, flags)
-    names = [n.strip() for n in (models or run_config.forecast.model).split(",") if n.strip()]
-    unknown = [name for name in names if name not in FORECAST_MODELS]
-    if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
+    names = model_names(models or run_config.forecast.model, FORECAST_MODELS)
     book = BacktestConfig(
         mode=strategy,  # type: ignore[arg-type]
         top_k=top_k,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -108,6 +109,46 @@ def pairs(values: list[str] | None, what: str) -> dict[str, str]:
             raise ConfigError(f"{what} '{item}' needs the form key=value")
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+def model_names(text: str, choices: Collection[str], option: str = "--models") -> list[str]:
+    """The comma-separated model names of an option: known ones, each once."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"{option} {text!r} names no model; give e.g. lstm,linear")
+    unknown = [name for name in names if name not in choices]
+    if unknown:
+        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(choices)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{option} names {repeated} more than once; name each model once")
+    return names
+
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def table_destination(path: Path) -> Path:
+    """Where an output table goes, checked before any work is done."""
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise ConfigError(
+            f"--output {path}: tables are written as .csv or .parquet; give one of those suffixes"
+        )
+    if path.is_dir():
+        raise InputFileError(f"--output {path} is a folder; give a file name in it")
+    if not path.parent.is_dir():
+        raise InputFileError(
+            f"the folder of --output {path} does not exist; create it or write elsewhere"
+        )
+    return path
+
+
+def write_table(frame: pl.DataFrame, path: Path) -> None:
+    """A table as CSV or Parquet, by the path's suffix."""
+    if path.suffix.lower() == ".parquet":
+        frame.write_parquet(path)
+    else:
+        frame.write_csv(path)
 
 
 def build_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:

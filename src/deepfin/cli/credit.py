@@ -11,7 +11,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from deepfin.cli.common import ConfigOption, console, guarded
+from deepfin.cli.common import (
+    ConfigOption,
+    console,
+    guarded,
+    table_destination,
+    write_table,
+)
 from deepfin.cli.options import config_options
 from deepfin.errors import DataError
 from deepfin.metrics.classification import bin_shares, population_stability_index
@@ -127,10 +133,12 @@ def score(
 
     from deepfin.data.tabular.encoding import read_loans
 
+    destination = table_destination(output or Path(data).with_name(Path(data).stem + "_scores.csv"))
     scorer = CreditScorer.load(run)
     if unknown_categories is not None:
         scorer.config = dataclasses.replace(scorer.config, unknown_categories=unknown_categories)
     frame = read_loans(data)
+    destination = table_destination(output or Path(data).with_name(Path(data).stem + "_scores.csv"))
     kept = _names(keep_column)
     absent = [c for c in kept if c not in frame.columns]
     if absent:
@@ -140,11 +148,7 @@ def score(
     probability = scores["default_probability"].to_numpy()
     shares = bin_shares(probability, scorer.score_edges_)
     psi = population_stability_index(scorer.train_score_shares_, shares)
-    destination = output or Path(data).with_name(Path(data).stem + "_scores.csv")
-    if destination.suffix == ".parquet":
-        scores.write_parquet(destination)
-    else:
-        scores.write_csv(destination)
+    write_table(scores, destination)
     console.print(scores.head(5))
     console.print(
         f"{scores.height} applicant(s) scored, mean default probability "

@@ -18,7 +18,10 @@ from deepfin.cli.common import (
     build_config,
     console,
     metrics_table,
+    model_names,
     pairs,
+    table_destination,
+    write_table,
 )
 from deepfin.cli.options import config_options
 from deepfin.config import DataConfig, ForecastConfig, SplitConfig
@@ -123,12 +126,7 @@ def compare(
     report: ReportOption = True,
 ) -> None:
     """Fit several models on one split and print one leaderboard."""
-    names = [name.strip() for name in models.split(",") if name.strip()]
-    if not names:
-        raise ConfigError(f"--models {models!r} names no model; give e.g. lstm,linear")
-    unknown = [name for name in names if name not in FORECAST_MODELS]
-    if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECAST_MODELS)}")
+    names = model_names(models, FORECAST_MODELS)
     run_config = build_config(config, flags)
     folder = run_dir or new_run_dir(run_config.runs_dir, "compare")
     board = run_compare(run_config, models=names, run_dir=folder)
@@ -157,15 +155,12 @@ def predict(
 ) -> None:
     """Forecast from new prices with a saved run."""
     forecaster = Forecaster.load(run)
+    destination = table_destination(output or run / "forecasts.csv")  # before the work
     source = SAMPLES[data].load_pandas() if data in SAMPLES else data
     forecasts = forecaster.predict(
         source, columns=pairs(column, "--column") or None, layout=layout or "auto"
     )
-    destination = output or run / "forecasts.csv"
-    if destination.suffix == ".parquet":
-        forecasts.write_parquet(destination)
-    else:
-        forecasts.write_csv(destination)
+    write_table(forecasts, destination)
     console.print(forecasts.tail(5))
     console.print(f"{forecasts.height} forecast(s) written to {escape(str(destination))}")
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
+import re
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ import polars as pl
 
 from deepfin.data.columns import COLUMN_ALIASES, NUMERIC_FIELDS, PRICE_FIELDS
 from deepfin.data.wide import looks_wide, melt_wide
-from deepfin.errors import DataError
+from deepfin.errors import DataError, FormatError, InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,10 @@ def read_prices(
     frame = _parse_dates(frame)
     frame = _cast_numeric(frame)
     _check_order(frame)
+    if whole:
+        _check_not_empty(frame)
     frame = _fill_missing(frame, ffill_limit=ffill_limit, whole=whole)
-    _check_positive(frame)
+    _check_values(frame)
     if frame["ticker"].is_sorted():  # with dates increasing per ticker: sorted already
         return frame
     return frame.sort("ticker", "date", maintain_order=True)
@@ -88,21 +93,78 @@ def _has_date_index(frame: Any) -> bool:
     return str(frame.index.dtype).startswith("datetime")
 
 
+# the first bytes of files that are not CSV, whatever their name says
+FOREIGN_FORMATS = {
+    b"PK\x03\x04": "an Excel workbook (.xlsx) or a zip archive",
+    b"\xd0\xcf\x11\xe0": "an Excel 97-2003 workbook (.xls)",
+    b"%PDF": "a PDF document",
+}
+SEPARATORS = (",", ";", "\t", "|")
+
+
 def _read_file(path: Path) -> pl.DataFrame:
+    if path.is_dir():
+        raise InputFileError(f"{path} is a folder; pass the path of a CSV or Parquet file")
     if not path.exists():
-        raise DataError(f"no file at {path}; pass the path of a CSV or Parquet file of prices")
+        raise InputFileError(f"no file at {path}; pass the path of a CSV or Parquet file of prices")
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty; it needs a header and at least one row of prices")
+    with path.open("rb") as file:
+        magic = file.read(4)
     suffixes = "".join(path.suffixes).lower()
     try:
-        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
+        if suffixes.endswith((".parquet", ".pq")) or magic == b"PAR1":
             return pl.read_parquet(path, glob=False)
+        for start, kind in FOREIGN_FORMATS.items():
+            if magic.startswith(start):
+                raise FormatError(
+                    f"{path} is {kind}, not a CSV file; save it as CSV or Parquet and pass that"
+                )
+        separator, decimal_comma = sniff_csv(path)
         # glob=False: a path is read as written, brackets and all
-        return pl.read_csv(path, infer_schema_length=10_000, glob=False)
+        return pl.read_csv(
+            path,
+            separator=separator,
+            decimal_comma=decimal_comma,
+            infer_schema_length=10_000,
+            glob=False,
+        )
     except pl.exceptions.NoDataError as error:
         raise DataError(f"{path} has no data: {error}") from error
-    except pl.exceptions.ComputeError as error:
-        raise DataError(f"could not parse {path}: {error}") from error
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError) as error:
+        raise FormatError(
+            f"could not read {path} as CSV or Parquet: {error}; check that the file is what "
+            "its name says and that every row has the header's columns"
+        ) from error
+    except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt gzip file
+        raise FormatError(
+            f"could not decompress {path} ({error}): the file is truncated or corrupt; "
+            "copy or compress it again"
+        ) from error
+
+
+def sniff_csv(path: Path) -> tuple[str, bool]:
+    """The separator of a CSV file and whether its numbers use decimal commas (as in 1,25).
+
+    The separator is the most frequent of , ; tab | in the header; decimal commas are only
+    assumed when the separator is not a comma and the first rows hold digit,digit.
+    """
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as file:
+        lines = [line for _, line in zip(range(50), file, strict=False)]
+    header = lines[0] if lines else ""
+    separator = max(SEPARATORS, key=header.count)
+    if header.count(separator) == 0:
+        separator = ","
+    decimal_comma = separator != "," and any(re.search(r"\d,\d", line) for line in lines[1:])
+    if separator != "," or decimal_comma:
+        log.info(
+            "reading %s with separator %r%s",
+            path,
+            separator,
+            " and decimal commas" if decimal_comma else "",
+        )
+    return separator, decimal_comma
 
 
 def _standardise_columns(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:
@@ -204,6 +266,16 @@ def _cast_numeric(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(casts)
 
 
+def _check_not_empty(frame: pl.DataFrame) -> None:
+    """Every price column holds numbers (an all-empty one is the wrong column)."""
+    for field in NUMERIC_FIELDS:
+        if field in frame.columns and frame[field].fill_nan(None).null_count() == frame.height:
+            raise DataError(
+                f"the {field} column holds no numbers (all {frame.height} values are empty or "
+                f"NaN); name the right column with --column {field}=NAME"
+            )
+
+
 def _check_order(frame: pl.DataFrame) -> None:
     increasing = pl.col("date").diff().over("ticker") > pl.duration(days=0)
     if frame.select(increasing.all()).item():
@@ -272,11 +344,30 @@ def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int, whole: bool) -> pl.D
     return filled
 
 
-def _check_positive(frame: pl.DataFrame) -> None:
-    bad = frame.filter(pl.col("close") <= 0)
-    if bad.height:
-        first = bad.row(0, named=True)
-        raise DataError(
-            f"{bad.height} non-positive close price(s), first {first['ticker']} on "
-            f"{first['date']} ({first['close']}); log returns need prices > 0"
-        )
+MAX_VALUE = 1e15  # no real price or volume comes near it: a unit or parsing error does
+
+
+def _check_values(frame: pl.DataFrame) -> None:
+    """Prices positive and volumes non-negative, all finite and of a believable size."""
+    fields = [field for field in NUMERIC_FIELDS if field in frame.columns]
+    for field in fields:
+        column = pl.col(field)
+        low = column < 0 if field == "volume" else column <= 0
+        problems = {
+            "infinite": column.is_infinite(),
+            f"above {MAX_VALUE:g}": column.is_finite() & (column.abs() > MAX_VALUE),
+            "negative" if field == "volume" else "non-positive": low,
+        }
+        for what, condition in problems.items():
+            bad = frame.filter(condition)
+            if bad.height:
+                first = bad.row(0, named=True)
+                raise DataError(
+                    f"{bad.height} {what} {field} value(s), first {first['ticker']} on "
+                    f"{first['date']} ({first[field]}); "
+                    + (
+                        "log returns need prices > 0"
+                        if what == "non-positive"
+                        else "fix or remove those rows (a unit or parsing error?)"
+                    )
+                )

@@ -20,7 +20,7 @@ import torch
 from deepfin.data.features import add_factors
 from deepfin.data.scaling import SCALERS, RunningMoments, Scaler
 from deepfin.data.windows import WindowDataset, window_ends
-from deepfin.errors import DataError
+from deepfin.errors import DataError, RunFolderError
 
 CHUNK_ROWS = 100_000  # rows read, validated, featurized or scaled at a time: bounds the memory
 
@@ -194,6 +194,13 @@ class PriceRows:
     def scale(self, feature_scaler: Scaler, target_scaler: Scaler) -> None:
         """Scale features and targets in place, a group of tickers at a time."""
         n_features = self.features.shape[1] - int(self.price_input)
+        sizes = (feature_scaler.scale_.shape[-1], target_scaler.scale_.shape[-1])
+        if sizes != (n_features, 1):
+            raise RunFolderError(
+                f"the scalers are for {sizes[0]} feature(s) and {sizes[1]} target(s), but these "
+                f"rows have {n_features} feature(s) ({', '.join(self.names)}) and 1 target; the "
+                "scalers come from another run, or the run's settings were edited"
+            )
         for first, stop, codes in self.slices():
             rows = slice(first, stop)
             self.features[rows, :n_features] = feature_scaler.transform(

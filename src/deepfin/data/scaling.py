@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfin.errors import DataError
+from deepfin.errors import DataError, RunFolderError
 
 SCALERS = ("standard", "minmax")
 
@@ -93,11 +93,27 @@ class Scaler:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Scaler:
-        """Rebuild a fitted scaler from `to_dict` output."""
-        scaler = cls(kind=state["kind"], per_ticker=state["per_ticker"])
-        scaler.center_ = np.asarray(state["center"], dtype=np.float64)
-        scaler.scale_ = np.asarray(state["scale"], dtype=np.float64)
-        scaler.tickers_ = list(state["tickers"])
+        """Rebuild a fitted scaler from `to_dict` output, checked: a scale of 0 or a NaN would
+        turn every forecast into a constant or a NaN."""
+        try:
+            scaler = cls(kind=state["kind"], per_ticker=state["per_ticker"])
+            center = np.asarray(state["center"], dtype=np.float64)
+            scale = np.asarray(state["scale"], dtype=np.float64)
+            tickers = [str(name) for name in state["tickers"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunFolderError(f"a saved scaler is malformed ({error!r})") from error
+        groups = len(tickers) if scaler.per_ticker else 1
+        if center.ndim != 2 or center.shape != scale.shape or center.shape[0] != groups:
+            raise RunFolderError(
+                f"a saved scaler has center {center.shape} and scale {scale.shape} for "
+                f"{groups} group(s); they must agree"
+            )
+        if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
+            raise RunFolderError(
+                "a saved scaler has a scale of 0 or a NaN or infinite statistic; the run folder "
+                "was altered: re-run the training or restore the folder"
+            )
+        scaler.center_, scaler.scale_, scaler.tickers_ = center, scale, tickers
         return scaler
 
 

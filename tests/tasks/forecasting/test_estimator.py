@@ -8,11 +8,12 @@ import logging
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from deepfin.data.features import FACTOR_HISTORY
 from deepfin.data.splits import chronological_split
-from deepfin.errors import DataError, NotFittedError
+from deepfin.errors import DataError, NotFittedError, TrainingError
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.training import TrainingConfig
 from tests.conftest import nonlinear_ar_returns, price_frame
@@ -235,3 +236,13 @@ def test_the_test_panel_scores_exactly_like_the_whole_panel(per_ticker):
     # a factor reading further back than the history kept would lose its first values
     short = forecaster.evaluate(panel.test_panel(history=FACTOR_HISTORY - 14))
     assert short != whole
+
+
+def test_nan_weights_are_never_written_as_forecasts(panel):
+    split = chronological_split(panel, embargo=1)
+    forecaster = Forecaster(model="linear", lookback=10).fit(split.train, split.val)
+    with torch.no_grad():
+        for weight in forecaster.model_.parameters():
+            weight.fill_(float("nan"))
+    with pytest.raises(TrainingError, match="forecasts are NaN or infinite: the model's weights"):
+        forecaster.predict(panel)

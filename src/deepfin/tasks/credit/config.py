@@ -43,6 +43,11 @@ class CreditConfig:
                 f"unknown_categories={self.unknown_categories!r}; choose one of "
                 f"{list(UNKNOWN_POLICIES)}"
             )
+        if self.min_category_count < 1 or self.integrated_gradient_steps < 1:
+            raise ConfigError(
+                f"min_category_count={self.min_category_count} and integrated_gradient_steps="
+                f"{self.integrated_gradient_steps} must both be >= 1"
+            )
         for name in ("numeric", "categorical", "drop", "allow_columns", "sensitive", "baselines"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
@@ -54,8 +59,23 @@ class CreditDataConfig:
     source: str = ""  # a CSV or Parquet loan table
     test_fraction: float = 0.2
     val_fraction: float = 0.1  # of the rows left after the test set: early stopping, cut-off
-    folds: int = 0  # k-fold cross-validation of the training rows; 0 or 1: none
+    folds: int = 0  # k-fold cross-validation of the training rows (k >= 2); 0: none
     cutoff: float | None = None  # approve below this probability; None: KS-optimal on validation
+
+    def __post_init__(self) -> None:
+        fractions = {"test_fraction": self.test_fraction, "val_fraction": self.val_fraction}
+        bad = {name: value for name, value in fractions.items() if not 0 < value < 1}
+        if bad:
+            raise ConfigError(f"{bad} must lie strictly between 0 and 1")
+        if self.folds < 0 or self.folds == 1:
+            raise ConfigError(
+                f"folds={self.folds}: cross-validation needs at least 2 folds (0: none)"
+            )
+        if self.cutoff is not None and not 0 < self.cutoff < 1:
+            raise ConfigError(
+                f"cutoff={self.cutoff} is a default probability: it must lie strictly between 0 "
+                "and 1 (leave it out to take the KS-optimal cut-off on validation)"
+            )
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,8 @@ class CreditScorer(Estimator):
     def score(self, data: LoanSource, *, top_k: int = 3, reasons: bool = True) -> pl.DataFrame:
         """Per row: default probability, scorecard points, band and (optionally) reason codes."""
         self.check_is_fitted()
+        if reasons and top_k < 1:
+            raise ConfigError(f"top_k={top_k}: give at least 1 reason code each way")
         assert self.model_ is not None
         x = self.encode(data)
         probability = self.probability_of(self.model_, x)

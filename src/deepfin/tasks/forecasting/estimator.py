@@ -23,6 +23,7 @@ from deepfin.tasks.base import Estimator
 from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
 from deepfin.tasks.forecasting.fitting import fit_linear_baseline, fit_network, suspect_hint
 from deepfin.tasks.forecasting.preprocess import (
+    check_forecasts,
     check_panel,
     check_suspects,
     collect_for,
@@ -217,7 +218,8 @@ class Forecaster(Estimator):
         scaled = predict_batches(model, rows.windows(ends, lookback=cfg.lookback)).numpy()
         raw = self.target_scaler_.inverse_transform(scaled, rows.codes(ends), rows.tickers)[:, 0]
         if cfg.target == "price":  # a price level forecast, as a return from the last close
-            return np.log(np.maximum(raw, 1e-12) / rows.close[ends])
+            raw = np.log(np.maximum(raw, 1e-12) / rows.close[ends])
+        check_forecasts(raw, model)
         return raw
 
     def predict(self, source: PriceSource, **read: Any) -> pl.DataFrame:

@@ -8,6 +8,8 @@ import logging
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from deepfin.config import ForecastConfig
 from deepfin.data.chunks import collect_rows
@@ -16,7 +18,7 @@ from deepfin.data.io import PriceSource
 from deepfin.data.panel import Panel
 from deepfin.data.rows import PriceRows
 from deepfin.data.scaling import Scaler
-from deepfin.errors import ConfigError, DataError
+from deepfin.errors import ConfigError, DataError, TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +124,18 @@ def periods(
     val_rows.scale(*scalers)
     origins = val_rows.labelled & val_rows.made_between(val_origins)
     return scalers, rows, ends, val_rows, val_rows.window_ends(origins, lookback=config.lookback)
+
+
+def check_forecasts(forecasts: np.ndarray, model: nn.Module) -> None:
+    """Every forecast a finite number: a NaN is never written or scored as if it were one."""
+    bad = int((~np.isfinite(forecasts)).sum())
+    if not bad:
+        return
+    broken = any(not torch.isfinite(value).all() for value in model.state_dict().values())
+    cause = (
+        "the model's weights hold NaN or infinite values: the training diverged (lower "
+        "--learning-rate, keep --grad-clip on) or the run's model.safetensors was altered"
+        if broken
+        else "some inputs are extreme enough to overflow the model; look for outliers in the data"
+    )
+    raise TrainingError(f"{bad} of {len(forecasts)} forecasts are NaN or infinite: {cause}")
