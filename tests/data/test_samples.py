@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from deepfin.data.samples import SAMPLES, load_prices, load_sample
-from deepfin.errors import DataError, FormatError, InputFileError
+from deepfin.errors import DataError, InputFileError
 
 
 def test_sp500_is_twenty_years_of_daily_prices() -> None:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from deepfin.config import RunConfig, load_config
 from deepfin.errors import ConfigError, DeepfinError, InputFileError
+from deepfin.runs.files import write_frame
 from deepfin.tasks.forecasting.evaluation import caption_for
 
 # soft wrap: a message or a path is never broken across lines, whatever the terminal's width
@@ -144,11 +145,8 @@ def table_destination(path: Path) -> Path:
 
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:
-    """A table as CSV or Parquet, by the path's suffix."""
-    if path.suffix.lower() == ".parquet":
-        frame.write_parquet(path)
-    else:
-        frame.write_csv(path)
+    """A table as CSV or Parquet, by the path's suffix; atomically, never through a link."""
+    write_frame(path, frame)
 
 
 def build_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:
@@ -187,7 +185,7 @@ def metrics_table(
     if panel:
         columns += ["ic_mean", "rank_ic_mean", "rank_ic_t_stat"]
     columns += ["price_rmse", "price_mape", *extra]
-    table = Table(title=title, caption=caption_for(metrics))
+    table = Table(title=escape(title), caption=caption_for(metrics))
     table.add_column("model")
     for column in columns:
         table.add_column(HEADINGS.get(column, column), justify="right")

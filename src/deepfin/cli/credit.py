@@ -149,10 +149,11 @@ def score(
     shares = bin_shares(probability, scorer.score_edges_)
     psi = population_stability_index(scorer.train_score_shares_, shares)
     write_table(scores, destination)
-    console.print(scores.head(5))
+    console.print(scores.head(5), markup=False)
     console.print(
         f"{scores.height} applicant(s) scored, mean default probability "
-        f"{np.mean(probability):.4f}; PSI vs training {psi:.4f}; written to {destination}"
+        f"{np.mean(probability):.4f}; PSI vs training {psi:.4f}; written to "
+        f"{escape(str(destination))}"
     )
 
 

@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 
 import torch
+from rich.markup import escape
 from rich.table import Table
 
 from deepfin import __version__
@@ -39,12 +40,12 @@ def doctor() -> None:
     else:
         state = "not built yet: compiled on the first LSTM/GRU forward (about a minute)"
     table.add_row("fused LSTM/GRU kernels", state)
-    table.add_row("kernel library", kernels["library"])
+    table.add_row("kernel library", escape(kernels["library"]))
     table.add_row("CPU", f"{kernels['cpu']} (instruction-set key {kernels['cpu_flags']})")
     table.add_row("compiler", kernels["compiler"])
     device = select_device("auto")
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     table.add_row("device (auto)", f"{device} ({gpus} CUDA device(s))")
     table.add_row("threads", str(torch.get_num_threads()))
-    table.add_row("runs folder", str(Path(RunConfig().runs_dir).resolve()))
+    table.add_row("runs folder", escape(str(Path(RunConfig().runs_dir).resolve())))
     console.print(table)

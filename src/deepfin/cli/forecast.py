@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ from deepfin.report.credit import write_credit_report
 from deepfin.report.forecast import build_compare_report, build_report, verdict
 from deepfin.runs.files import REPORT, read_json, read_task
 from deepfin.runs.load import load_run
+from deepfin.runs.lock import run_lock
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import REFERENCES, excluded_note
@@ -160,8 +162,9 @@ def predict(
     forecasts = forecaster.predict(
         source, columns=pairs(column, "--column") or None, layout=layout or "auto"
     )
-    write_table(forecasts, destination)
-    console.print(forecasts.tail(5))
+    with run_lock(run) if output is None else nullcontext():  # into the run folder
+        write_table(forecasts, destination)
+    console.print(forecasts.tail(5), markup=False)
     console.print(f"{forecasts.height} forecast(s) written to {escape(str(destination))}")
 
 

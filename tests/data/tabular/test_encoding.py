@@ -10,7 +10,13 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from deepfin.data.tabular.encoding import TabularEncoder, binary_target, infer_columns, read_loans
+from deepfin.data.tabular.encoding import (
+    TabularEncoder,
+    binary_target,
+    imputation_value,
+    infer_columns,
+    read_loans,
+)
 from deepfin.data.tabular.identifiers import find_identifiers
 from deepfin.data.tabular.splits import parse_dates, split_loans, stratified_folds
 from deepfin.errors import DataError
@@ -107,7 +113,7 @@ def test_encoder_learns_from_train_only_and_round_trips_through_json():
     encoder = TabularEncoder(min_category_count=5).fit(
         train, numeric=["income"], categorical=["purpose"]
     )
-    assert encoder.numeric_["income"]["median"] == 2.0  # the test rows never enter
+    assert encoder.numeric_["income"]["fill"] == 2.0  # five rows share it; test rows never enter
     assert encoder.feature_names_ == [
         "income",
         "income (missing)",
@@ -125,6 +131,47 @@ def test_encoder_learns_from_train_only_and_round_trips_through_json():
     again = TabularEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
     np.testing.assert_array_equal(again.transform(test), x)
     assert "boat" not in json.dumps(encoder.to_dict())  # rare values are not saved
+
+
+def test_the_fill_for_missing_numbers_is_no_single_applicants_value():
+    # eleven rows: the median, 6, is one row's value, and so is the mean of the 5 middle ones
+    assert imputation_value(np.arange(1.0, 12.0), min_rows=5) == 6.5
+    assert imputation_value(np.array([30.0] * 3 + [34.0] * 10 + [60.0] * 4), min_rows=10) == 34.0
+    rng = np.random.default_rng(0)
+    for size in (10, 11, 57, 301):
+        for values in (rng.integers(0, 40, size), rng.integers(0, 10**6, size), rng.random(size)):
+            fill = imputation_value(values.astype(float), min_rows=10)
+            assert np.sum(values == fill) in (0, *range(10, size + 1)), (size, fill)
+
+
+def test_integer_phone_numbers_leave_no_one_s_number_in_the_saved_encoder():
+    numbers = (7_700_900_000 + (np.arange(301) * 7_919) % 100_000).tolist()
+    gaps = [None if i % 60 == 0 else number for i, number in enumerate(numbers)]
+    present = [number for number in gaps if number is not None]
+    assert len(present) % 2 == 1 and np.median(present) in present  # a median would leak one
+    encoder = TabularEncoder().fit(
+        pl.DataFrame({"callback": gaps}), numeric=["callback"], categorical=[]
+    )
+    assert encoder.numeric_["callback"]["fill"] not in set(numbers)
+    saved = json.dumps(encoder.to_dict())
+    assert "median" not in saved
+    # run folders of earlier versions saved the median as the fill
+    earlier = encoder.to_dict()
+    earlier["numeric"]["callback"] = {
+        "median": 1.0,
+        "mean": 0.0,
+        "scale": 1.0,
+        "missing_flag": True,
+    }
+    x = TabularEncoder.from_dict(earlier).transform(pl.DataFrame({"callback": [None]}))
+    assert x[0, 0] == 1.0
+
+
+def test_a_numeric_column_held_by_a_handful_of_rows_is_refused():
+    train = pl.DataFrame({"rare": [1.0, 2.0, 3.0] + [None] * 50})
+    with pytest.raises(DataError, match=r"'rare' has 3 value\(s\).*min_category_count=10"):
+        TabularEncoder().fit(train, numeric=["rare"], categorical=[])
+    assert TabularEncoder(min_category_count=3).fit(train, numeric=["rare"], categorical=[])
 
 
 def test_unknown_category_without_a_rare_level_is_an_error_unless_asked_otherwise():

@@ -158,8 +158,32 @@ def infer_columns(
     return numeric_out, categorical_out
 
 
+def imputation_value(present: np.ndarray, *, min_rows: int) -> float:
+    """The fill for missing numbers: the mean of the `min_rows` middle values, no one's value.
+
+    A median of an odd count is one applicant's value (an exact income, a phone number). The
+    mean of the k middle values (k: the rows a category level needs to be saved) describes k
+    rows; when it still equals a value fewer than k rows hold (the middle of 4, 5, 6 is 5), it
+    moves halfway to the next distinct value, where no row lies. A value k rows share stays.
+    """
+    ordered = np.sort(present)
+    start = max((ordered.size - min_rows) // 2, 0)
+    fill = float(ordered[start : start + min_rows].mean())
+    values, counts = np.unique(ordered, return_counts=True)
+    at = int(np.searchsorted(values, fill))
+    if at < values.size and values[at] == fill and counts[at] < min_rows:
+        neighbour = values[at + 1] if at + 1 < values.size else values[at - 1]
+        fill = float((fill + neighbour) / 2)
+    return fill
+
+
 class TabularEncoder:
-    """Median imputation plus missing flags, standardisation and one-hot categories."""
+    """Imputation plus missing flags, standardisation and one-hot categories.
+
+    Nothing saved is one applicant's value: a category level is kept only when at least
+    `min_category_count` training rows hold it (rarer ones are pooled as "(other)"), and the
+    fill for missing numbers is a statistic of that many rows (see `imputation_value`).
+    """
 
     def __init__(self, *, min_category_count: int = 10, clip: float = 5.0) -> None:
         self.min_category_count = min_category_count
@@ -168,18 +192,22 @@ class TabularEncoder:
     def fit(
         self, frame: pl.DataFrame, *, numeric: Sequence[str], categorical: Sequence[str]
     ) -> TabularEncoder:
-        """Learn medians, means, scales and category levels from the training rows."""
+        """Learn fills, means, scales and category levels from the training rows."""
         self.numeric_: dict[str, dict[str, Any]] = {}
         for column in numeric:
             values = numeric_values(frame, column)
             present = values[np.isfinite(values)]
-            if present.size == 0:
-                raise DataError(f"numeric column {column!r} is empty in the training rows; drop it")
-            median = float(np.median(present))
-            filled = np.where(np.isfinite(values), values, median)
+            if present.size < self.min_category_count:
+                raise DataError(
+                    f"numeric column {column!r} has {present.size} value(s) in the training rows, "
+                    f"under min_category_count={self.min_category_count}: its statistics would "
+                    "describe a handful of people; drop it or lower min_category_count"
+                )
+            fill = imputation_value(present, min_rows=self.min_category_count)
+            filled = np.where(np.isfinite(values), values, fill)
             scale = float(filled.std())
             self.numeric_[column] = {
-                "median": median,
+                "fill": fill,
                 "mean": float(filled.mean()),
                 "scale": scale if scale > 0 else 1.0,
                 "missing_flag": bool(present.size < values.size),
@@ -238,7 +266,8 @@ class TabularEncoder:
         for column, stats in self.numeric_.items():
             values = numeric_values(frame, column)
             missing = ~np.isfinite(values)
-            filled = np.where(missing, stats["median"], values)
+            fill = stats["fill"] if "fill" in stats else stats["median"]  # earlier run folders
+            filled = np.where(missing, fill, values)
             scaled = np.clip((filled - stats["mean"]) / stats["scale"], -self.clip, self.clip)
             blocks.append(scaled[:, None])
             if stats["missing_flag"]:

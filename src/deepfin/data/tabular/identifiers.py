@@ -7,6 +7,7 @@ import itertools
 import re
 from collections.abc import Collection
 
+import numpy as np
 import polars as pl
 
 # tokens of a column name (split on punctuation and camelCase) that mark a personal identifier
@@ -44,12 +45,12 @@ NAME_PHRASES: dict[str, str] = {
     "dateofbirth": "a date of birth",
     "birthdate": "a date of birth",
 }
-# patterns over a whole value, with the least share of distinct values: a column is flagged
-# when most sampled values match (capitalised words also name cities, which repeat)
-VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str, float], ...] = (
-    (re.compile(r"^[\w.+'-]+@[\w-]+(\.[\w-]+)+$"), "e-mail addresses", 0.0),
-    (re.compile(r"^\d{3}-\d{2}-\d{4}$"), "national id numbers", 0.0),
-    (re.compile(r"^\+?(?=(?:\D*\d){7,15}\D*$)[\d\s().-]+$"), "phone numbers", 0.0),
+# patterns over a whole value: a column is flagged when most sampled values match, however
+# often they repeat (two applicants may share a phone)
+VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^[\w.+'-]+@[\w-]+(\.[\w-]+)+$"), "e-mail addresses"),
+    (re.compile(r"^\d{3}-\d{2}-\d{4}$"), "national id numbers"),
+    (re.compile(r"^\+?(?=(?:\D*\d){7,15}\D*$)[\d\s().-]+$"), "phone numbers"),
     (
         re.compile(
             r"^\d+[a-z]?\s+.*\b(street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|"
@@ -57,13 +58,16 @@ VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str, float], ...] = (
             re.IGNORECASE,
         ),
         "postal addresses",
-        0.0,
     ),
-    (re.compile(r"^[A-Z][a-z'’-]+(?: [A-Z][a-z'’.-]*){1,3}$"), "personal names", 0.5),
 )
+# two to four capitalised words: "Olivia Smith"; also cities and products, told apart by count
+PERSON_NAME = re.compile(r"^[A-Z][a-z'’-]+(?: [A-Z][a-z'’.-]*){1,3}$")
 MATCH_SHARE = 0.8  # share of sampled values that must match a pattern
-UNIQUE_SHARE = 0.9  # text this unique per row identifies rows, not groups
+UNIQUE_SHARE = 0.5  # half the values distinct: most values are held by one or two rows
+NAME_LEVELS = 20  # fewer distinct capitalised names: places or products ("New York")
 MIN_ROWS_FOR_UNIQUENESS = 50  # fewer rows than this: uniqueness says nothing
+NUMBER_DIGITS = 7  # phone numbers stored as integers (leading zero lost), account numbers
+ROUND_SHARE = 0.3  # amounts often end in 0; the last digit of a phone number does 1 time in 10
 SAMPLE = 2_000
 
 
@@ -83,32 +87,88 @@ def _reason_by_name(column: str) -> str | None:
     return None
 
 
-def _reason_by_content(series: pl.Series) -> str | None:
-    present = series.drop_nulls()
-    if present.len() == 0:
-        return None
-    sample = present.head(SAMPLE)
+def _whole_numbers(series: pl.Series) -> np.ndarray | None:
+    """Integers, or floats that are all whole (an integer column with a gap, read by pandas)."""
     if series.dtype.is_integer():
-        # amounts repeat somewhere in a sample this large; row and account numbers never do
-        if sample.len() >= MIN_ROWS_FOR_UNIQUENESS and sample.n_unique() == sample.len():
-            return "its integer values are all distinct, like a row or account number"
+        return series.cast(pl.Int64).to_numpy()
+    if series.dtype.is_float():
+        values = series.to_numpy()
+        values = values[np.isfinite(values)]
+        if values.size and (values == np.round(values)).all() and np.abs(values).max() < 2**62:
+            return values.astype(np.int64)
+    return None
+
+
+def _reason_by_numbers(values: np.ndarray) -> str | None:
+    if values.size < MIN_ROWS_FOR_UNIQUENESS:
         return None
-    if series.dtype not in (pl.String, pl.Categorical):
-        return None
-    text = sample.cast(pl.String).str.strip_chars()
-    unique = text.n_unique() / text.len()
-    for pattern, what, least_unique in VALUE_PATTERNS:
-        share = sum(bool(pattern.match(value)) for value in text.to_list()) / text.len()
-        if share >= MATCH_SHARE and unique >= least_unique:
+    distinct = np.unique(values).size
+    # amounts repeat somewhere in a sample this large; row and account numbers never do
+    if distinct == values.size:
+        return "its integer values are all distinct, like a row or account number"
+    digits = np.array([len(str(abs(value))) for value in values.tolist()])
+    common = int(np.bincount(digits).argmax())
+    if (
+        values.min() >= 0
+        and common >= NUMBER_DIGITS
+        and (digits == common).mean() >= MATCH_SHARE
+        and distinct / values.size >= UNIQUE_SHARE
+        and (values % 10 == 0).mean() < ROUND_SHARE
+    ):
+        return f"its values are {common}-digit numbers, like phone or account numbers"
+    return None
+
+
+def _reason_by_text(text: pl.Series) -> str | None:
+    values = text.to_list()
+    for pattern, what in VALUE_PATTERNS:
+        if sum(bool(pattern.match(value)) for value in values) / len(values) >= MATCH_SHARE:
             return f"its values look like {what}"
+    levels = text.n_unique()
+    unique = levels / text.len()
+    names = sum(bool(PERSON_NAME.match(value)) for value in values) / len(values)
+    if names >= MATCH_SHARE and (unique >= UNIQUE_SHARE or levels >= NAME_LEVELS):
+        return f"its values look like personal names, {levels} distinct"
     numeric = text.cast(pl.Float64, strict=False).is_not_null().mean()
     if text.len() >= MIN_ROWS_FOR_UNIQUENESS and unique >= UNIQUE_SHARE and not numeric:
-        return "its values are unique per row: free text or an identifier"
+        return f"its values are mostly distinct, {levels} in {text.len()}: free text or an id"
+    return None
+
+
+def _reason_by_content(series: pl.Series) -> str | None:
+    sample = series.drop_nulls().head(SAMPLE)
+    if sample.len() == 0:
+        return None
+    numbers = _whole_numbers(sample)
+    if numbers is not None:
+        return _reason_by_numbers(numbers)
+    if series.dtype in (pl.String, pl.Categorical):
+        return _reason_by_text(sample.cast(pl.String).str.strip_chars())
     return None
 
 
 def find_identifiers(frame: pl.DataFrame, *, skip: Collection[str] = ()) -> dict[str, str]:
-    """Columns that look like personal identifiers, each with the reason, by name then content."""
+    """Columns that look like personal identifiers, each with the reason, by name then content.
+
+    By name: a token of the column name (split on punctuation and camelCase) in `NAME_TOKENS`
+    ("email", "phone", "ssn", "id", ...), or two adjacent tokens in `NAME_PHRASES`
+    ("national_id", "AccountNumber"). By content, over the first `SAMPLE` (2,000) present
+    values, however often they repeat:
+
+    - text where at least `MATCH_SHARE` (80 %) of values are e-mail addresses, national id
+      numbers (123-45-6789), phone numbers (7 to 15 digits with + ( ) - . or spaces) or
+      postal addresses (a house number, then a street word);
+    - personal names: 80 % of values are two to four capitalised words ("Olivia Smith"), with
+      at least half of them distinct or at least `NAME_LEVELS` (20) distinct; fewer repeating
+      values are read as places or products ("New York", "Gold Card", "Grade A");
+    - high-cardinality text: at least 50 rows, at least `UNIQUE_SHARE` (half) of the values
+      distinct and none of them a number (free text, names in any spelling, codes);
+    - whole numbers (integers, or floats that are all whole) with at least 50 rows that are
+      all distinct (row or account numbers), or that look like phone or account numbers: none
+      negative, 80 % with one digit count of at least `NUMBER_DIGITS` (7), at least half
+      distinct, and fewer than `ROUND_SHARE` (30 %) multiples of 10. Amounts fail one of
+      these: their digit counts spread over orders of magnitude, or they end in round figures.
+    """
     found: dict[str, str] = {}
     for column in frame.columns:
         if column in skip:
