@@ -13,7 +13,7 @@ from typing import Any
 from deepfin.data.features import DEFAULT_FEATURES
 from deepfin.data.io import LAYOUTS
 from deepfin.errors import ConfigError
-from deepfin.models import FORECAST_MODELS
+from deepfin.models import FORECAST_MODELS, checked_params, hyperparameters
 from deepfin.training import TrainingConfig
 
 LOSSES = ("mse", "huber")
@@ -50,7 +50,13 @@ class ForecastConfig:
             raise ConfigError(
                 f"max_abs_log_return must be a number > 0, got {self.max_abs_log_return}"
             )
+        checked_params(self.model, self.model_params)  # a key of another model is refused
         object.__setattr__(self, "features", tuple(self.features))
+
+    def for_model(self, name: str) -> ForecastConfig:
+        """The same settings for model `name`, with the model parameters it takes."""
+        params = {k: v for k, v in self.model_params.items() if k in hyperparameters(name)}
+        return dataclasses.replace(self, model=name, model_params=params)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ class DataConfig:
             raise ConfigError(f"unknown layout '{self.layout}'; choose one of {list(LAYOUTS)}")
         if self.max_tickers < 0:
             raise ConfigError(f"max_tickers must be >= 0 (0 keeps all), got {self.max_tickers}")
+        if self.ffill_limit < 0:
+            raise ConfigError(
+                f"ffill_limit must be >= 0 rows (0 fills no gap), got {self.ffill_limit}"
+            )
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,11 @@ class WalkForwardConfig:
         if self.embargo < -1:
             raise ConfigError(
                 f"embargo must be >= 0 days, or -1 for the forecast horizon; got {self.embargo}"
+            )
+        if self.warm_start_epochs < 0:
+            raise ConfigError(
+                f"warm_start_epochs must be >= 0 (0 keeps training.epochs), got "
+                f"{self.warm_start_epochs}"
             )
 
 

@@ -116,7 +116,7 @@ def test_bad_fractions(val_fraction: float, test_fraction: float) -> None:
 
 
 def test_fractions_that_leave_no_training_dates() -> None:
-    with pytest.raises(DataError, match=r"50 dates are too few .* use more data or smaller"):
+    with pytest.raises(DataError, match=r"50 dates are too few .* use more data, smaller"):
         chronological_split(calendar_panel(50), val_fraction=0.5, test_fraction=0.5)
 
 

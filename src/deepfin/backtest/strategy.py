@@ -55,7 +55,7 @@ class BacktestConfig:
             raise ConfigError(f"mode must be 'long_flat' or 'long_short'; got {self.mode!r}")
         if self.weighting not in ("equal", "signal"):
             raise ConfigError(f"weighting must be 'equal' or 'signal'; got {self.weighting!r}")
-        if self.threshold is not None and not self.threshold >= 0:
+        if self.threshold is not None and not 0 <= self.threshold < float("inf"):
             raise ConfigError(f"threshold must be >= 0 or None; got {self.threshold}")
         if self.top_k is not None and self.top_fraction is not None:
             raise ConfigError("give top_k or top_fraction, not both")
@@ -74,9 +74,10 @@ class BacktestConfig:
                 f"rebalance_every={self.rebalance_every} and periods_per_year="
                 f"{self.periods_per_year} must both be >= 1"
             )
-        if not (self.cost_bps >= 0 and 0 <= self.fixed_cost < 1):
+        if not (0 <= self.cost_bps < 10_000 and 0 <= self.fixed_cost < 1):
             raise ConfigError(
-                f"cost_bps must be >= 0 and fixed_cost in [0, 1); got {self.cost_bps}, "
+                f"cost_bps must lie in [0, 10000) (a cost below the whole amount traded) and "
+                f"fixed_cost in [0, 1); got {self.cost_bps}, "
                 f"{self.fixed_cost}"
             )
 

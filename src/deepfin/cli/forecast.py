@@ -64,6 +64,8 @@ def forecast(
     run_config = build_config(config, flags)
     if resume and run_dir is None:
         raise ConfigError("--resume needs --run-dir, the folder of the run to resume")
+    if nproc < 1:
+        raise ConfigError(f"--nproc {nproc}: give the number of processes to train with, >= 1")
     if nproc > 1:
         # N ranks of this same command (without --nproc), all writing one folder chosen here
         folder = run_dir or new_run_dir(run_config.runs_dir, run_config.forecast.model)

@@ -4,18 +4,22 @@ and collected into one PriceRows."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepfin.data.columns import find_alias
 from deepfin.data.features import add_features, add_target
 from deepfin.data.io import PriceSource, read_prices
 from deepfin.data.rows import CHUNK_ROWS, PriceRows
-from deepfin.errors import DataError
+from deepfin.errors import DataError, FormatError
+
+T = TypeVar("T")
 
 
 def streams(source: PriceSource, layout: str = "auto") -> bool:
@@ -25,7 +29,27 @@ def streams(source: PriceSource, layout: str = "auto") -> bool:
     path = Path(source)
     if not str(path).lower().endswith((".parquet", ".pq")) or not path.is_file():
         return False
-    return find_alias(pq.read_schema(path).names, "ticker") is not None
+    return find_alias(parquet_columns(path), "ticker") is not None
+
+
+def parquet_columns(path: Path | str) -> list[str]:
+    """The column names of a Parquet file, from its footer."""
+    return _parquet_footer(path, lambda: pq.read_schema(path).names)
+
+
+def count_rows(path: Path | str) -> int:
+    """Rows of a Parquet file, from its metadata alone."""
+    return _parquet_footer(path, lambda: int(pq.ParquetFile(path).metadata.num_rows))
+
+
+def _parquet_footer(path: Path | str, read: Callable[[], T]) -> T:
+    try:
+        return read()
+    except pa.ArrowException as error:
+        raise FormatError(
+            f"could not read {path} as Parquet ({error}); the file is truncated or is not "
+            "Parquet: write or copy it again"
+        ) from error
 
 
 def read_chunks(
@@ -63,15 +87,10 @@ def cut_tickers(frame: pl.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[p
         yield frame[first:stop]
 
 
-def count_rows(path: Path | str) -> int:
-    """Rows of a Parquet file, from its metadata alone."""
-    return int(pq.ParquetFile(path).metadata.num_rows)
-
-
 def _parquet_chunks(
     path: Path, columns: Mapping[str, str], chunk_rows: int
 ) -> Iterator[pl.DataFrame]:
-    ticker = columns.get("ticker") or find_alias(pq.read_schema(path).names, "ticker")
+    ticker = columns.get("ticker") or find_alias(parquet_columns(path), "ticker")
     assert ticker is not None  # streams() read it from the schema
     carry: pl.DataFrame | None = None
     for batch in _parquet_batches(path, chunk_rows):
@@ -97,7 +116,13 @@ def _parquet_batches(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
     """
     scan = pl.scan_parquet(path, glob=False)
     for offset in range(0, count_rows(path), chunk_rows):
-        yield scan.slice(offset, chunk_rows).collect()
+        try:
+            yield scan.slice(offset, chunk_rows).collect()
+        except pl.exceptions.PolarsError as error:
+            raise FormatError(
+                f"could not read rows {offset:,}.. of {path} ({error}); the file is damaged: "
+                "write or copy it again"
+            ) from error
 
 
 def collect_rows(

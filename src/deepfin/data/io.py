@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow
 
 from deepfin.data.columns import COLUMN_ALIASES, NUMERIC_FIELDS, PRICE_FIELDS
 from deepfin.data.wide import looks_wide, melt_wide
@@ -98,17 +99,28 @@ FOREIGN_FORMATS = {
     b"PK\x03\x04": "an Excel workbook (.xlsx) or a zip archive",
     b"\xd0\xcf\x11\xe0": "an Excel 97-2003 workbook (.xls)",
     b"%PDF": "a PDF document",
+    b"\xff\xfe": "UTF-16 text",
+    b"\xfe\xff": "UTF-16 text",
 }
 SEPARATORS = (",", ";", "\t", "|")
 
 
 def _read_file(path: Path) -> pl.DataFrame:
+    return read_table(path, "prices")
+
+
+def read_table(path: Path, what: str) -> pl.DataFrame:
+    """A CSV (any common separator, decimal commas, gzip) or Parquet file of `what`.
+
+    What the file really is decides, not only its name: a workbook or a UTF-16 export named
+    .csv, a truncated gzip or Parquet file are each one error that says what to do.
+    """
     if path.is_dir():
         raise InputFileError(f"{path} is a folder; pass the path of a CSV or Parquet file")
     if not path.exists():
-        raise InputFileError(f"no file at {path}; pass the path of a CSV or Parquet file of prices")
+        raise InputFileError(f"no file at {path}; pass the path of a CSV or Parquet file of {what}")
     if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty; it needs a header and at least one row of prices")
+        raise DataError(f"{path} is empty; it needs a header and at least one row of {what}")
     with path.open("rb") as file:
         magic = file.read(4)
     suffixes = "".join(path.suffixes).lower()
@@ -118,7 +130,8 @@ def _read_file(path: Path) -> pl.DataFrame:
         for start, kind in FOREIGN_FORMATS.items():
             if magic.startswith(start):
                 raise FormatError(
-                    f"{path} is {kind}, not a CSV file; save it as CSV or Parquet and pass that"
+                    f"{path} is {kind}, not a CSV file; save it as CSV (UTF-8) or Parquet and "
+                    "pass that"
                 )
         separator, decimal_comma = sniff_csv(path)
         # glob=False: a path is read as written, brackets and all
@@ -131,10 +144,10 @@ def _read_file(path: Path) -> pl.DataFrame:
         )
     except pl.exceptions.NoDataError as error:
         raise DataError(f"{path} has no data: {error}") from error
-    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError) as error:
+    except (pl.exceptions.PolarsError, pyarrow.ArrowException) as error:
         raise FormatError(
-            f"could not read {path} as CSV or Parquet: {error}; check that the file is what "
-            "its name says and that every row has the header's columns"
+            f"could not read {path} as CSV or Parquet ({error}); check that the file is what "
+            "its name says, complete, and that every row has the header's columns"
         ) from error
     except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt gzip file
         raise FormatError(

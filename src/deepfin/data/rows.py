@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from deepfin.data.features import add_factors
 from deepfin.data.scaling import SCALERS, RunningMoments, Scaler
 from deepfin.data.windows import WindowDataset, window_ends
 from deepfin.errors import DataError, RunFolderError
+
+log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000  # rows read, validated, featurized or scaled at a time: bounds the memory
 
@@ -223,6 +226,13 @@ class PriceRows:
                 first_group, n_groups, groups = 0, 1, np.zeros(int(keep.sum()), dtype=np.int64)
             moments.update(
                 values[first:stop][keep], groups, first_group=first_group, n_groups=n_groups
+            )
+        constant = (moments.high == moments.low).all(axis=0)  # in every group
+        if constant.any() and values.shape[1] == len(self.names):
+            log.warning(
+                "feature(s) %s are constant in the training rows and carry nothing to learn "
+                "from; check the data (e.g. a volume column that never changes) or leave them out",
+                ", ".join(np.asarray(self.names)[constant]),
             )
         return moments.scaler(kind=kind, per_ticker=per_ticker, tickers=self.tickers)
 

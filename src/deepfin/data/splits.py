@@ -77,7 +77,8 @@ def chronological_split(
     if n_train < 1 or n_test < 1:
         raise DataError(
             f"{n_dates} dates are too few to split into train, {n_val} validation and "
-            f"{n_test} test days with an embargo of {embargo}; use more data or smaller fractions"
+            f"{n_test} test days with an embargo of {embargo} (the forecast horizon, unless set); "
+            "use more data, smaller fractions, a shorter --horizon or --embargo"
         )
     train_end = calendar[n_train - 1]
     val_dates = calendar[n_train + embargo : n_train + embargo + n_val]

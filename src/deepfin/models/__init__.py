@@ -116,7 +116,10 @@ def build_model(
     """Build the model `name` for windows (B, lookback, n_features) -> forecasts (B, n_outputs)."""
     entry = _lookup(name, task="forecast")
     config = entry.config(
-        n_features=n_features, lookback=lookback, n_outputs=n_outputs, **_checked(name, params)
+        n_features=n_features,
+        lookback=lookback,
+        n_outputs=n_outputs,
+        **checked_params(name, params),
     )
     module: nn.Module = entry.module(config)
     return module
@@ -128,7 +131,7 @@ def build_tabular_model(
     """Build the credit scorer `name` for encoded applicants (B, n_features) -> log-odds (B, 1)."""
     entry = _lookup(name, task="tabular")
     model: nn.Module | LightGBMScorer = entry.module(
-        entry.config(n_features=n_features, **_checked(name, params))
+        entry.config(n_features=n_features, **checked_params(name, params))
     )
     return model
 
@@ -152,7 +155,7 @@ def _lookup(name: str, *, task: str | None) -> ModelEntry:
     return entry
 
 
-def _checked(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+def checked_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The hyperparameters given, refused by name when they are data sizes or unknown."""
     params = dict(params or {})
     valid = sorted(hyperparameters(name))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
+
+from deepfin.runs.atomic import write_text
+from deepfin.runs.lock import run_lock
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -110,8 +112,8 @@ def render_page(title: str, sections: Sequence[Section]) -> str:
 
 
 def write_report(path: Path, title: str, sections: Sequence[Section]) -> Path:
-    """Write the page atomically; returns its path."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(render_page(title, sections), encoding="utf-8")
-    os.replace(partial, path)
+    """Write the page atomically (never through a link), its folder locked; returns its path."""
+    page = render_page(title, sections)
+    with run_lock(path.parent):
+        write_text(path, page)
     return path

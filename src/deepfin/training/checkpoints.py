@@ -1,16 +1,23 @@
-"""Training checkpoints: safetensors weights and a JSON state, each written atomically."""
+"""Training checkpoints: safetensors weights and a JSON state, each written atomically.
+
+Both go through `runs.atomic` (never through a symlink). The state, written second, records
+the weights' sha256, so resuming refuses weights changed or swapped since; checkpoints of
+earlier versions (no sha256) still resume.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
+
+from deepfin.errors import RunFolderError
+from deepfin.runs.atomic import read_bytes, sha256, write_file, write_text
+from deepfin.runs.weights import parse_weights
 
 CHECKPOINT_WEIGHTS = "checkpoint.safetensors"
 CHECKPOINT_STATE = "checkpoint.json"
@@ -37,31 +44,47 @@ def save_checkpoint(
         "history": history,
         "param_groups": optimizer_state["param_groups"],
     }
-    partial = directory / (CHECKPOINT_WEIGHTS + ".partial")
-    save_file(tensors, str(partial), metadata={"epoch": str(epoch)})
-    os.replace(partial, directory / CHECKPOINT_WEIGHTS)
-    partial_json = directory / (CHECKPOINT_STATE + ".partial")
-    partial_json.write_text(json.dumps(state_json))
-    os.replace(partial_json, directory / CHECKPOINT_STATE)
+    digest = write_file(
+        directory / CHECKPOINT_WEIGHTS,
+        lambda path: save_file(tensors, str(path), metadata={"epoch": str(epoch)}),
+    )
+    write_text(directory / CHECKPOINT_STATE, json.dumps({**state_json, "weights_sha256": digest}))
 
 
 def load_checkpoint(
     directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], int]:
     """Restore the model and optimiser; the history, best weights and the next epoch."""
-    state_json = json.loads((directory / CHECKPOINT_STATE).read_text())
+    state_path, weights_path = directory / CHECKPOINT_STATE, directory / CHECKPOINT_WEIGHTS
+    try:
+        state_json = json.loads(read_bytes(state_path))
+    except ValueError:
+        raise RunFolderError(
+            f"{state_path} is not valid JSON; delete {directory} and train from scratch"
+        ) from None
     device = next(model.parameters()).device
-    weights_path = directory / CHECKPOINT_WEIGHTS
-    with safe_open(str(weights_path), framework="pt") as handle:
-        weights_epoch = int((handle.metadata() or {}).get("epoch", -1))
-    if weights_epoch != state_json["epoch"]:
+    data = read_bytes(weights_path)
+    weights = parse_weights(weights_path, data)
+    weights_epoch = weights.metadata.get("epoch", "-1")
+    if weights_epoch != str(state_json.get("epoch")):
         # the run stopped between the two writes: the weights are one epoch ahead
         raise RuntimeError(
             f"checkpoint in {directory} is inconsistent (weights of epoch {weights_epoch}, "
-            f"state of epoch {state_json['epoch']}); delete it and train from scratch"
+            f"state of epoch {state_json.get('epoch')}); delete it and train from scratch"
         )
-    tensors = load_file(str(weights_path), device=str(device))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if state_json.get("weights_sha256", sha256(data)) != sha256(data):
+        raise RunFolderError(
+            f"{weights_path} was changed after the checkpoint was written (sha256 differs); "
+            f"delete {directory} and train from scratch"
+        )
+    tensors = {name: value.to(device) for name, value in weights.tensors().items()}
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as error:
+        raise RunFolderError(
+            f"the checkpoint in {directory} is of another model ({str(error).splitlines()[0]}); "
+            "resume with the settings the run was started with, or delete it"
+        ) from None
     best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state_json["param_groups"]}
     for key, value in tensors.items():

@@ -31,7 +31,19 @@ def select_device(name: str) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", distributed.local_rank())
         return torch.device("cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {name!r} was asked for, but this torch build has no CUDA or the machine no "
+            "GPU; use --device cpu (or auto), or install a CUDA build of torch"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {name!r} was asked for, but there are {torch.cuda.device_count()} GPU(s)"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r} was asked for, but MPS is not available here")
+    return device
 
 
 def fit_model(

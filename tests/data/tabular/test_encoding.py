@@ -15,11 +15,12 @@ from deepfin.data.tabular.encoding import (
     binary_target,
     imputation_value,
     infer_columns,
+    numeric_values,
     read_loans,
 )
 from deepfin.data.tabular.identifiers import find_identifiers
 from deepfin.data.tabular.splits import parse_dates, split_loans, stratified_folds
-from deepfin.errors import DataError
+from deepfin.errors import DataError, InputFileError
 
 
 def loans(n: int = 200, seed: int = 0) -> pl.DataFrame:
@@ -39,7 +40,7 @@ def test_read_loans_accepts_csv_parquet_pandas_and_polars(tmp_path):
     frame.write_parquet(tmp_path / "loans.parquet")
     for source in (tmp_path / "loans.csv", str(tmp_path / "loans.parquet"), frame.to_pandas()):
         assert read_loans(source).equals(frame)
-    with pytest.raises(DataError, match="no file"):
+    with pytest.raises(InputFileError, match="no file"):
         read_loans(tmp_path / "absent.csv")
     with pytest.raises(DataError, match="cannot read loans from a list"):
         read_loans([1, 2])
@@ -99,7 +100,7 @@ def test_infer_columns_guesses_kinds_and_obeys_overrides():
 
 def test_a_mostly_numeric_text_column_is_a_wrong_type_error():
     frame = pl.DataFrame({"amount": [str(i) for i in range(99)] + ["n/a"]})
-    with pytest.raises(DataError, match=r"'amount' looks numeric but 1 value.*'n/a'"):
+    with pytest.raises(DataError, match=r"'amount' looks numeric but 1 value.*data row\(s\) 100\)"):
         infer_columns(frame, exclude=[])
 
 
@@ -178,7 +179,9 @@ def test_unknown_category_without_a_rare_level_is_an_error_unless_asked_otherwis
     train = pl.DataFrame({"purpose": ["car", "home"] * 10})
     encoder = TabularEncoder().fit(train, numeric=[], categorical=["purpose"])
     new = pl.DataFrame({"purpose": ["car", "yacht"]})
-    with pytest.raises(DataError, match=r"'purpose' has 1 value\(s\) never seen.*yacht"):
+    with pytest.raises(
+        DataError, match=r"'purpose' has 1 value\(s\) never seen in training \(data row\(s\) 2\)"
+    ):
         encoder.transform(new)
     np.testing.assert_array_equal(encoder.transform(new, unknown="other"), [[1, 0], [0, 0]])
 
@@ -186,7 +189,9 @@ def test_unknown_category_without_a_rare_level_is_an_error_unless_asked_otherwis
 def test_wrong_column_types_at_transform_time_are_named():
     encoder = TabularEncoder().fit(loans(), numeric=["income"], categorical=["purpose"])
     bad = loans().with_columns(pl.lit("lots").alias("income"))
-    with pytest.raises(DataError, match=r"column 'income' must be numeric.*'lots'"):
+    with pytest.raises(
+        DataError, match=r"column 'income' must be numeric.*data row\(s\) 1, 2, 3, 4, 5 \.\.\."
+    ):
         encoder.transform(bad)
     with pytest.raises(DataError, match=r"\['purpose'\] used in training are missing"):
         encoder.transform(loans().drop("purpose"))
@@ -223,7 +228,9 @@ def test_stratified_split_and_folds_keep_the_default_rate():
 
 def test_bad_dates_are_named():
     frame = pl.DataFrame({"applied": ["2020-01-01", "someday"]})
-    with pytest.raises(DataError, match="'someday' are not dates"):
+    with pytest.raises(
+        DataError, match=r"1 value\(s\) of date column 'applied' are not dates \(data row\(s\) 2\)"
+    ):
         parse_dates(frame, "applied")
 
 
@@ -264,3 +271,12 @@ def test_identifiers_are_found_by_name_and_by_content():
 def test_integer_row_numbers_are_identifiers_but_repeating_amounts_are_not():
     frame = pd.DataFrame({"row": np.arange(500) * 7, "amount": np.arange(500) % 97})
     assert set(find_identifiers(pl.from_pandas(frame))) == {"row"}
+
+
+def test_infinite_or_absurd_amounts_are_refused_not_taken_as_missing():
+    for bad in (float("inf"), -float("inf"), 1e300):
+        frame = pl.DataFrame({"income": [1.0, 2.0, bad, 4.0]})
+        with pytest.raises(
+            DataError, match=r"'income' has 1 infinite or absurd .*data row\(s\) 3\)"
+        ):
+            numeric_values(frame, "income")

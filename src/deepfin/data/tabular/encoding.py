@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from deepfin.data.io import MAX_VALUE, read_table
 from deepfin.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -26,16 +27,7 @@ def read_loans(source: LoanSource) -> pl.DataFrame:
     if isinstance(source, pl.DataFrame):
         frame = source
     elif isinstance(source, str | Path):
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"no file at {path}; pass the path of a CSV or Parquet loan table")
-        try:
-            if path.suffix.lower() in (".parquet", ".pq"):
-                frame = pl.read_parquet(path, glob=False)
-            else:
-                frame = pl.read_csv(path, infer_schema_length=10_000, glob=False)
-        except (pl.exceptions.NoDataError, pl.exceptions.ComputeError) as error:
-            raise DataError(f"could not read {path} as a loan table: {error}") from error
+        frame = read_table(Path(source), "loans")
     elif type(source).__module__.startswith("pandas"):
         frame = pl.from_pandas(source)
     else:
@@ -65,13 +57,12 @@ def binary_target(
         raise DataError(
             f"target column {target!r} is not in the data; its columns are {frame.columns}"
         )
-    column = frame[target]
-    if column.null_count():
+    text = category_text(frame[target])  # NaN becomes missing here too
+    if text.null_count():
         raise DataError(
-            f"target {target!r} is missing in {column.null_count()} row(s); drop those rows "
+            f"target {target!r} is missing in {text.null_count()} row(s); drop those rows "
             "(outcome not yet known) or fill them"
         )
-    text = category_text(column)
     values = sorted(text.unique().to_list())
     if len(values) > 2:
         raise DataError(
@@ -106,14 +97,29 @@ def numeric_values(frame: pl.DataFrame, column: str) -> np.ndarray:
         series = series.cast(pl.Int8)
     if not series.dtype.is_numeric():
         parsed = series.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
-        bad = series.filter(parsed.is_null() & series.is_not_null())
-        if bad.len():
+        bad = (parsed.is_null() & series.is_not_null()).to_numpy()
+        if bad.any():
             raise DataError(
-                f"column {column!r} must be numeric but {bad.len()} value(s) such as "
-                f"{bad[0]!r} are not numbers; fix them or declare it categorical"
+                f"column {column!r} must be numeric but {int(bad.sum())} value(s) are not "
+                f"numbers ({rows_at(bad)}); fix them or declare it categorical"
             )
         series = parsed
-    return series.cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+    values = series.cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+    # an infinite amount is a broken export, not a missing value; none is a real figure
+    absurd = np.isinf(values) | (np.abs(np.nan_to_num(values)) > MAX_VALUE)
+    if absurd.any():
+        raise DataError(
+            f"column {column!r} has {int(absurd.sum())} infinite or absurd (beyond "
+            f"{MAX_VALUE:g}) value(s) ({rows_at(absurd)}); fix them, or leave them empty "
+            "to be treated as missing"
+        )
+    return values
+
+
+def rows_at(mask: np.ndarray) -> str:
+    """Where the marked rows are, by data row number: the values may be a person's."""
+    rows = np.flatnonzero(mask)[:5] + 1
+    return "data row(s) " + ", ".join(map(str, rows)) + (" ..." if mask.sum() > 5 else "")
 
 
 def infer_columns(
@@ -142,10 +148,12 @@ def infer_columns(
             if present.len() and share == 1.0:
                 numeric_out.append(column)
             elif share >= NUMERIC_LOOKING:
-                bad = present.filter(parsed.is_null())
+                text = series.cast(pl.String).str.strip_chars()
+                bad = text.cast(pl.Float64, strict=False).is_null() & text.is_not_null()
                 raise DataError(
-                    f"column {column!r} looks numeric but {bad.len()} value(s) such as "
-                    f"{bad[0]!r} are not numbers; fix them, or declare the column categorical"
+                    f"column {column!r} looks numeric but {int(bad.sum())} value(s) are not "
+                    f"numbers ({rows_at(bad.to_numpy())}); fix them, or declare the column "
+                    "categorical"
                 )
             else:
                 categorical_out.append(column)
@@ -194,6 +202,7 @@ class TabularEncoder:
     ) -> TabularEncoder:
         """Learn fills, means, scales and category levels from the training rows."""
         self.numeric_: dict[str, dict[str, Any]] = {}
+        constant: list[str] = []
         for column in numeric:
             values = numeric_values(frame, column)
             present = values[np.isfinite(values)]
@@ -206,6 +215,7 @@ class TabularEncoder:
             fill = imputation_value(present, min_rows=self.min_category_count)
             filled = np.where(np.isfinite(values), values, fill)
             scale = float(filled.std())
+            constant += [column] if scale == 0 else []
             self.numeric_[column] = {
                 "fill": fill,
                 "mean": float(filled.mean()),
@@ -225,7 +235,22 @@ class TabularEncoder:
             if text.null_count():
                 levels.append(MISSING)
             self.categorical_[column] = levels
+        constant += [name for name, levels in self.categorical_.items() if len(levels) < 2]
+        self._check_varies(constant)
         return self
+
+    def _check_varies(self, constant: list[str]) -> None:
+        """Warn of columns constant in the training rows; refuse when no column varies."""
+        if not constant:
+            return
+        if len(constant) == len(self.numeric_) + len(self.categorical_):
+            raise DataError(
+                f"no feature varies in the training rows ({', '.join(constant)} each hold one "
+                "value): there is nothing to learn a default from; check the data"
+            )
+        log.warning(
+            "constant in the training rows, so of no use to the model: %s", ", ".join(constant)
+        )
 
     @property
     def feature_names_(self) -> list[str]:
@@ -286,10 +311,9 @@ class TabularEncoder:
         unseen = ~known & ~is_missing
         # with a rare level, an unlisted value may be one pooled in training: it is "(other)"
         if unseen.any() and unknown == "error" and OTHER not in index:
-            examples = sorted({str(value) for value in text[unseen]})
             raise DataError(
-                f"column {column!r} has {int(unseen.sum())} value(s) never seen in training, such "
-                f"as {examples[:5]}; fix them, retrain, or score with unknown='other' "
+                f"column {column!r} has {int(unseen.sum())} value(s) never seen in training "
+                f"({rows_at(unseen)}); fix them, retrain, or score with unknown='other' "
                 "(CLI: --unknown-categories other) to treat them as a rare category"
             )
         codes = np.full(len(text), -1)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from deepfin.data.tabular.encoding import rows_at
 from deepfin.errors import DataError
 
 
@@ -46,10 +47,10 @@ def parse_dates(frame: pl.DataFrame, date_col: str) -> pl.Series:
     if column.dtype == pl.String:
         parsed = column.str.to_date(strict=False)
         if parsed.null_count() > column.null_count():
-            bad = column.filter(parsed.is_null() & column.is_not_null())
+            bad = (parsed.is_null() & column.is_not_null()).to_numpy()
             raise DataError(
-                f"{bad.len()} value(s) of date column {date_col!r} such as {bad[0]!r} are not "
-                "dates; use ISO dates such as 2021-03-31"
+                f"{int(bad.sum())} value(s) of date column {date_col!r} are not dates "
+                f"({rows_at(bad)}); use ISO dates such as 2021-03-31"
             )
         column = parsed
     elif not (column.dtype == pl.Date or isinstance(column.dtype, pl.Datetime)):

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from deepfin.runs.atomic import record_sha256, recorded_sha256_matches
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).parent / "csrc" / "recurrent.cpp"
@@ -92,7 +94,8 @@ def extension() -> ModuleType | None:
     return_large_buffers_when_freed()
     name, directory = build_directory()
     built = directory / f"{name}.so"
-    if built.exists():  # import it directly: torch's loader costs seconds even when cached
+    # import it directly: torch's loader costs seconds even when cached
+    if built.exists() and library_intact(built):
         spec = importlib.util.spec_from_file_location(name, built)
         if spec is not None and spec.loader is not None:
             try:
@@ -113,7 +116,7 @@ def extension() -> ModuleType | None:
             "in %s)",
             directory,
         )
-        return cpp_extension.load(
+        module = cpp_extension.load(
             name=name,
             sources=[str(SOURCE)],
             extra_cflags=list(CFLAGS),
@@ -121,6 +124,8 @@ def extension() -> ModuleType | None:
             build_directory=str(directory),
             verbose=False,
         )
+        record_sha256(built)
+        return module
     # a missing compiler or ninja must not stop training, only slow it; other errors show
     except (ImportError, OSError, RuntimeError, subprocess.CalledProcessError) as exc:
         log.warning(
@@ -132,6 +137,23 @@ def extension() -> ModuleType | None:
             ENV_SWITCH,
         )
         return None
+
+
+def library_intact(library: Path) -> bool:
+    """Whether the library still has the sha256 recorded when it was built; if not, remove it.
+
+    A mismatch removes it and its object files, with a warning, so the caller rebuilds. One
+    built before checksums were recorded is recorded as found (once) instead of rebuilt.
+    """
+    matches = recorded_sha256_matches(library)
+    if matches is None:
+        record_sha256(library)
+    if matches is not False:
+        return True
+    log.warning("the fused LSTM/GRU kernels in %s fail their sha256; rebuilding", library.parent)
+    for stale in [library, *library.parent.glob("*.o")]:
+        stale.unlink(missing_ok=True)
+    return False
 
 
 @functools.cache

@@ -48,6 +48,14 @@ class CreditConfig:
                 f"min_category_count={self.min_category_count} and integrated_gradient_steps="
                 f"{self.integrated_gradient_steps} must both be >= 1"
             )
+        roles = {"drop": self.drop, "sensitive": self.sensitive, "numeric": self.numeric}
+        roles |= {"categorical": self.categorical, "allow_columns": self.allow_columns}
+        clashes = [role for role, columns in roles.items() if self.target in columns]
+        if clashes or self.target == self.date_col:
+            raise ConfigError(
+                f"the target {self.target!r} is also named in {clashes or ['date_col']}; the "
+                "target is what the model learns to predict: name it only as the target"
+            )
         for name in ("numeric", "categorical", "drop", "allow_columns", "sensitive", "baselines"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 

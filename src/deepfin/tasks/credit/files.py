@@ -14,17 +14,20 @@ from torch import nn
 from deepfin.data.tabular.encoding import LoanSource, TabularEncoder, binary_target, read_loans
 from deepfin.data.tabular.splits import LoanSplit, split_loans, stratified_folds
 from deepfin.errors import RunFolderError
-from deepfin.models import build_tabular_model, model_config
+from deepfin.models import MODELS, build_tabular_model, model_config
 from deepfin.models.tabular.boosting import LightGBMScorer
+from deepfin.runs.booster import check_booster_text
 from deepfin.runs.files import (
+    CONFIG,
     RUN,
-    WEIGHTS,
     RunFiles,
-    read_run,
-    read_tensors,
+    open_run,
+    read_weights,
+    required_artifact,
     write_json,
     write_run,
 )
+from deepfin.runs.lock import run_lock
 from deepfin.tasks.credit.config import CreditConfig
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.training import TrainingConfig
@@ -60,8 +63,7 @@ def save_scorer(scorer: CreditScorer, run_dir: Path) -> Path:
         predictions=scorer.predictions_,
     )
     if isinstance(model, LightGBMScorer):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / BOOSTER).write_text(model.to_text())
+        files.texts = {BOOSTER: model.to_text()}
     else:
         files.tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     return write_run(run_dir, "credit", files)
@@ -69,7 +71,10 @@ def save_scorer(scorer: CreditScorer, run_dir: Path) -> Path:
 
 def load_scorer(run_dir: Path) -> CreditScorer:
     """Rebuild a fitted CreditScorer from its run folder."""
-    files = read_run(run_dir, "credit")
+    return open_run(run_dir, "credit", _scorer)
+
+
+def _scorer(run_dir: Path, files: RunFiles) -> CreditScorer:
     saved = files.config
     fields = {field.name for field in dataclasses.fields(CreditConfig)}
     privacy = PrivacyConfig(**saved["privacy"]) if saved.get("privacy") else None
@@ -78,18 +83,7 @@ def load_scorer(run_dir: Path) -> CreditScorer:
         training=TrainingConfig(**saved["training"]),
         privacy=privacy,
     )
-    params = dict(saved["model_config"])
-    n_features = params.pop("n_features")
-    model = build_tabular_model(scorer.config.model, n_features=n_features, params=params)
-    if isinstance(model, LightGBMScorer):
-        if not (run_dir / BOOSTER).exists():
-            raise RunFolderError(f"{run_dir / BOOSTER} is missing; the run has no model")
-        model = LightGBMScorer.from_text(model.config, (run_dir / BOOSTER).read_text())
-    else:
-        assert isinstance(model, nn.Module)
-        model.load_state_dict(read_tensors(run_dir / WEIGHTS, "model"))
-        model.eval()
-    scorer.model_ = model
+    scorer.model_ = _load_model(run_dir, scorer.config.model, saved["model_config"], files)
     preprocess = files.preprocess
     scorer.encoder_ = TabularEncoder.from_dict(preprocess["encoder"])
     scorer.numeric_ = list(scorer.encoder_.numeric_)
@@ -105,6 +99,33 @@ def load_scorer(run_dir: Path) -> CreditScorer:
     scorer.metrics_ = files.metrics
     scorer.predictions_ = files.predictions
     return scorer
+
+
+def _load_model(
+    run_dir: Path, name: str, config: dict[str, Any], files: RunFiles
+) -> nn.Module | LightGBMScorer:
+    """The fitted model: its sizes checked against the weights, or its trees' text checked."""
+    params = dict(config)
+    n_features = params.pop("n_features")
+    if MODELS[name].fit == "trees":
+        booster = build_tabular_model(name, n_features=n_features, params=params)
+        assert isinstance(booster, LightGBMScorer)
+        path = run_dir / BOOSTER
+        try:
+            text = required_artifact(run_dir, BOOSTER, files.hashes).decode("utf-8")
+        except UnicodeDecodeError:
+            raise RunFolderError(f"{path} is not text; re-run or restore it") from None
+        # LightGBM's C++ parser trusts its input: a truncated or crafted file can crash it
+        check_booster_text(text, n_features=n_features, path=path)
+        return LightGBMScorer.from_text(booster.config, text)
+
+    def build() -> nn.Module:
+        module = build_tabular_model(name, n_features=n_features, params=params)
+        assert isinstance(module, nn.Module)
+        return module
+
+    weights = read_weights(run_dir, files.hashes)
+    return weights.module("model", build, described=f"model_config of {run_dir / CONFIG}")
 
 
 def split_credit_data(
@@ -169,21 +190,23 @@ def run_credit(
     folds: int = 0,
     cutoff: float | None = None,
 ) -> CreditScorer:
-    """Read, split, fit on train (+val), evaluate on test, save; cross-validate if folds > 1."""
-    frame = read_loans(source)
-    split = split_credit_data(
-        frame, scorer, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    described = str(source) if isinstance(source, str | Path) else type(source).__name__
-    write_json(run_dir / RUN, {"source": described, "split": split.describe(), "folds": folds})
-    scorer.fit(split.train, split.val)
-    scorer.evaluate(split.test, cutoff=cutoff)
-    scorer.save(run_dir)
-    if folds > 1:
-        write_json(
-            run_dir / CROSS_VALIDATION, cross_validate(scorer, split, folds=folds, seed=seed)
+    """Read, split, fit on train (+val), evaluate on test, save; cross-validate if folds > 1.
+
+    The run folder is locked throughout: a second run into it fails at once.
+    """
+    with run_lock(run_dir):
+        frame = read_loans(source)
+        split = split_credit_data(
+            frame, scorer, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed
         )
+        described = str(source) if isinstance(source, str | Path) else type(source).__name__
+        write_json(run_dir / RUN, {"source": described, "split": split.describe(), "folds": folds})
+        scorer.fit(split.train, split.val)
+        scorer.evaluate(split.test, cutoff=cutoff)
+        scorer.save(run_dir)
+        if folds > 1:
+            cross = cross_validate(scorer, split, folds=folds, seed=seed)
+            write_json(run_dir / CROSS_VALIDATION, cross)
     return scorer
 
 

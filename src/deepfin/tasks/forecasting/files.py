@@ -6,14 +6,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from deepfin.config import ForecastConfig
 from deepfin.data.scaling import Scaler
 from deepfin.models import DATA_SIZES, build_model, model_config
 from deepfin.models.forecasting.linear import LinearForecaster
-from deepfin.runs.files import WEIGHTS, RunFiles, read_run, read_tensors, write_run
+from deepfin.runs.files import CONFIG, RunFiles, open_run, read_weights, write_run
+from deepfin.runs.weights import Weights
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.training import TrainingConfig
 
@@ -46,15 +46,17 @@ def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
 
 def load_forecaster(run_dir: Path) -> Forecaster:
     """Rebuild a fitted Forecaster from its run folder."""
-    files = read_run(run_dir, "forecast")
+    return open_run(run_dir, "forecast", _forecaster)
+
+
+def _forecaster(run_dir: Path, files: RunFiles) -> Forecaster:
     saved = files.config
     config_fields = {field.name for field in dataclasses.fields(ForecastConfig)}
     config = ForecastConfig(**{k: v for k, v in saved.items() if k in config_fields})
     forecaster = Forecaster.from_config(config, TrainingConfig(**saved["training"]))
-    forecaster.model_ = _rebuild(
-        config.model, saved["model_config"], read_tensors(run_dir / WEIGHTS, "model")
-    )
-    linear = _rebuild("linear", saved["linear_config"], read_tensors(run_dir / WEIGHTS, "linear"))
+    weights = read_weights(run_dir, files.hashes)
+    forecaster.model_ = _rebuild(weights, "model", config.model, saved["model_config"])
+    linear = _rebuild(weights, "linear", "linear", saved["linear_config"])
     assert isinstance(linear, LinearForecaster)
     forecaster.linear_ = linear
     forecaster.feature_scaler_ = Scaler.from_dict(files.preprocess["feature_scaler"])
@@ -64,10 +66,12 @@ def load_forecaster(run_dir: Path) -> Forecaster:
     return forecaster
 
 
-def _rebuild(name: str, config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+def _rebuild(weights: Weights, prefix: str, name: str, config: dict[str, Any]) -> nn.Module:
+    """The model `name` of `config`, holding the weights under `prefix.`; sizes checked first."""
     params = dict(config)
     sizes = {key: params.pop(key) for key in DATA_SIZES["forecast"]}
-    module = build_model(name, **sizes, params=params)
-    module.load_state_dict(state)
-    module.eval()
-    return module
+    return weights.module(
+        prefix,
+        lambda: build_model(name, **sizes, params=params),
+        described=f"{prefix}_config of {weights.path.parent / CONFIG}",
+    )

@@ -7,24 +7,25 @@ import datetime as dt
 import json
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from deepfin.backtest import BacktestConfig, forecasts_from_predictions
 from deepfin.backtest import run_backtest as trade
 from deepfin.config import DataConfig, ForecastConfig, RunConfig
-from deepfin.data.chunks import streams
+from deepfin.data.chunks import parquet_columns, streams
 from deepfin.data.columns import PRICE_FIELDS, find_alias
 from deepfin.data.features import DEFAULT_FEATURES, FACTOR_HISTORY, FACTORS, required_columns
 from deepfin.data.io import PriceSource
 from deepfin.data.panel import Panel
 from deepfin.data.samples import load_prices
 from deepfin.errors import RunFolderError
-from deepfin.runs.files import CONFIG, RUN, read_json, run_header, write_json
+from deepfin.runs.files import CONFIG, RUN, read_json, run_header, write_frame, write_json
+from deepfin.runs.lock import LOCK, run_lock
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import (
     HEADLINE_METRICS,
@@ -45,7 +46,7 @@ def open_prices(config: DataConfig) -> tuple[PriceSource, dict[str, Any], set[st
     validated once here.
     """
     if streams(config.source, config.layout):
-        names = pq.read_schema(config.source).names
+        names = parquet_columns(config.source)
         named = set(config.columns.values())
         roles = {
             role
@@ -113,10 +114,17 @@ def new_run_dir(runs_dir: Path | str, label: str) -> Path:
 def run_forecast(
     config: RunConfig, *, run_dir: Path, resume: bool = False, panel: Panel | None = None
 ) -> Forecaster:
-    """Fit on train (+val), evaluate on test, save everything into `run_dir`.
+    """Fit on train (+val), evaluate on test, save everything into `run_dir` (locked meanwhile).
 
     `panel`: the run's prices already prepared (as `prepare_run` gives them with `config`).
     """
+    with run_lock(run_dir) if distributed.is_main_process() else nullcontext():
+        return _run_forecast(config, run_dir=run_dir, resume=resume, panel=panel)
+
+
+def _run_forecast(
+    config: RunConfig, *, run_dir: Path, resume: bool, panel: Panel | None
+) -> Forecaster:
     # under DDP every rank trains; only the main one writes the run folder
     main_process = distributed.is_main_process()
     if main_process:
@@ -155,7 +163,7 @@ def check_run_dir(run_dir: Path, *, resume: bool) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"the run folder {run_dir} is a file; give a folder for the run")
     if not resume:
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(path.name != LOCK for path in run_dir.iterdir()):
             raise RunFolderError(
                 f"{run_dir} already holds files of another run; give a new --run-dir, remove "
                 "that folder, or continue its training with --resume"
@@ -197,13 +205,18 @@ def _plain(value: Any) -> Any:
 
 def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
     """Fit every model on one split; one leaderboard row per model, saved as CSV and JSON."""
+    with run_lock(run_dir):
+        return _run_compare(config, models=models, run_dir=run_dir)
+
+
+def _run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
     config, panel = prepare_run(config)
     rows: list[dict[str, Any]] = []
     references: dict[str, dict[str, Any]] = {}
     baselines: dict[str, dict[str, Any]] = {}
     scored: dict[str, str] = {}
     for name in models:
-        model_config = dataclasses.replace(config.forecast, model=name)
+        model_config = config.forecast.for_model(name)
         model_run = dataclasses.replace(config, forecast=model_config)
         began = time.perf_counter()
         forecaster = run_forecast(model_run, run_dir=run_dir / name, panel=panel)
@@ -233,7 +246,7 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
         rows.append({"model": name, **{c: metrics.get(c) for c in HEADLINE_METRICS}})
         rows[-1] |= {"epochs": None, "seconds": None} | _counts(metrics)
     board = pl.DataFrame(rows, infer_schema_length=None)
-    board.write_csv(run_dir / "leaderboard.csv")
+    write_frame(run_dir / "leaderboard.csv", board)
     write_json(run_dir / CONFIG, {**run_header("compare"), **config.to_dict(), "models": models})
     write_json(
         run_dir / "leaderboard.json",
@@ -251,6 +264,13 @@ def run_backtest(
     config: RunConfig, *, models: list[str], strategy: BacktestConfig, run_dir: Path
 ) -> dict[str, Any]:
     """Walk-forward forecasts of every model, traded with costs; all saved into `run_dir`."""
+    with run_lock(run_dir):
+        return _run_backtest(config, models=models, strategy=strategy, run_dir=run_dir)
+
+
+def _run_backtest(
+    config: RunConfig, *, models: list[str], strategy: BacktestConfig, run_dir: Path
+) -> dict[str, Any]:
     source, read, roles = open_prices(config.data)
     config = dataclasses.replace(config, forecast=usable_features(config.forecast, roles))
     forecaster = Forecaster.from_config(config.forecast, config.training)
@@ -322,9 +342,9 @@ def run_backtest(
             else "Benchmark: " + ("the equal-weight universe." if panel else "buy-and-hold.")
         )
     )
-    result.predictions.write_parquet(run_dir / "predictions.parquet")
-    result.fold_metrics.write_csv(run_dir / "folds.csv")
-    daily.write_parquet(run_dir / "backtest_daily.parquet")
+    write_frame(run_dir / "predictions.parquet", result.predictions)
+    write_frame(run_dir / "folds.csv", result.fold_metrics)
+    write_frame(run_dir / "backtest_daily.parquet", daily)
     write_json(run_dir / "metrics.json", result.metrics)
     write_json(run_dir / "backtest.json", {"description": description, "stats": stats})
     write_json(

@@ -168,7 +168,7 @@ def _fit_fold(
     warm = config.warm_start and previous is not None
     if warm and config.warm_start_epochs:
         training = dataclasses.replace(training, epochs=config.warm_start_epochs)
-    forecaster = Forecaster.from_config(dataclasses.replace(forecast, model=name), training)
+    forecaster = Forecaster.from_config(forecast.for_model(name), training)
     forecaster.fit(train, val, warm_start=previous.model_ if warm and previous else None)
     forecaster.evaluate(test, origins=fold.test)
     assert forecaster.predictions_ is not None
