@@ -27,11 +27,11 @@ from deepfin.cli.common import (
 from deepfin.cli.options import config_options
 from deepfin.config import DataConfig, ForecastConfig, SplitConfig
 from deepfin.data.samples import SAMPLES
-from deepfin.errors import ConfigError
+from deepfin.errors import ConfigError, RunFolderError
 from deepfin.models import FORECAST_MODELS
 from deepfin.report.credit import write_credit_report
 from deepfin.report.forecast import build_compare_report, build_report, verdict
-from deepfin.runs.files import REPORT, read_json, read_task
+from deepfin.runs.files import CONFIG, REPORT, read_json, read_task
 from deepfin.runs.load import load_run
 from deepfin.runs.lock import run_lock
 from deepfin.tasks.credit.estimator import CreditScorer
@@ -183,6 +183,11 @@ def report_command(
         scorer = load_run(run_dir)
         assert isinstance(scorer, CreditScorer)
         path = write_credit_report(scorer, run_dir / REPORT)
-    else:
+    elif task in ("forecast", "backtest"):
         path = build_report(run_dir)
+    else:
+        raise RunFolderError(
+            f"{run_dir / CONFIG} names the task {task!r}, which deepfin does not know; is it a "
+            "deepfin run folder, and of this version?"
+        )
     console.print(f"report: {escape(str(path))}")

@@ -271,9 +271,16 @@ def _cast_numeric(frame: pl.DataFrame) -> pl.DataFrame:
         as_number = column.cast(pl.Float64, strict=False)
         bad = frame.filter(as_number.is_null() & column.is_not_null())
         if bad.height:
+            example = str(bad[field][0])
+            hint = (
+                "; it looks like a decimal comma inside a comma-separated file: export the file "
+                "with decimal points, or with ';' as the separator"
+                if re.fullmatch(r"\s*-?\d+,\d+\s*", example)
+                else ""
+            )
             raise DataError(
                 f"column '{field}' is not numeric: {bad.height} value(s) such as "
-                f"{bad[field][0]!r} ({bad['ticker'][0]}, {bad['date'][0]}); fix or remove them"
+                f"{example!r} ({bad['ticker'][0]}, {bad['date'][0]}); fix or remove them{hint}"
             )
         casts.append(as_number)
     return frame.with_columns(casts)

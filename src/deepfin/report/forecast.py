@@ -19,6 +19,7 @@ from deepfin.report.forecast_figures import (
     rolling_ic_figure,
 )
 from deepfin.report.html import Section, Table, write_report
+from deepfin.runs.files import read_frame, read_json, read_run
 from deepfin.tasks.forecasting.evaluation import (
     ALWAYS_UP,
     HEADLINE_METRICS,
@@ -45,7 +46,8 @@ STRATEGY_COLUMNS = (
 
 
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
+    """A JSON file of the folder, or None when it has none; never through a link."""
+    return read_json(path) if path.exists() or path.is_symlink() else None
 
 
 def verdict(model: str, metrics: dict[str, dict[str, Any]]) -> str:
@@ -109,6 +111,13 @@ def build_report(run_dir: Path | str) -> Path:
         raise RunFolderError(
             f"{run_dir} lacks config.json or metrics.json; report needs a finished run folder"
         )
+    if isinstance(config, dict) and config.get("task") == "forecast":
+        files = read_run(run_dir, "forecast")  # every file checked against its sha256
+        if files.predictions is None:
+            raise RunFolderError(
+                f"{run_dir / 'predictions.parquet'} is missing; the report needs the test "
+                "forecasts: re-run the forecast or restore the file"
+            )
     baselines = ("linear", "naive", *REFERENCES)
     models = [name for name in metrics if name not in baselines] or list(metrics)[:1]
     judged = [name for name in dict.fromkeys([*models, "linear"]) if name != "naive"]
@@ -121,9 +130,7 @@ def build_report(run_dir: Path | str) -> Path:
         )
     ]
     predictions_path = run_dir / "predictions.parquet"
-    predictions = (
-        pl.read_parquet(predictions_path, glob=False) if predictions_path.exists() else None
-    )
+    predictions = read_frame(predictions_path) if predictions_path.exists() else None
     if predictions is not None:
         shown = [*models, "linear", "naive"]
         sections.append(
@@ -143,14 +150,14 @@ def build_report(run_dir: Path | str) -> Path:
                 )
             )
     if (run_dir / "history.csv").exists():
-        history = pl.read_csv(run_dir / "history.csv", glob=False)
+        history = read_frame(run_dir / "history.csv")
         if history.height:
             sections.append(Section("Training", figures=[loss_figure(history)]))
     backtest = _read_json(run_dir / "backtest.json")
     if backtest is not None:
         sections.append(_backtest_section(run_dir, backtest))
     if (run_dir / "folds.csv").exists():
-        folds = pl.read_csv(run_dir / "folds.csv", glob=False)
+        folds = read_frame(run_dir / "folds.csv")
         sections.append(
             Section(
                 "Walk-forward folds",
@@ -185,7 +192,7 @@ def _backtest_section(run_dir: Path, backtest: dict[str, Any]) -> Section:
     figures = []
     daily_path = run_dir / "backtest_daily.parquet"
     if daily_path.exists():
-        daily = pl.read_parquet(daily_path, glob=False)
+        daily = read_frame(daily_path)
         figures.append(
             equity_figure(
                 daily, "Equity and drawdown: strategies before and after costs vs benchmark"
@@ -206,7 +213,7 @@ def build_compare_report(compare_dir: Path | str) -> Path:
     board_path = compare_dir / "leaderboard.csv"
     if not board_path.exists():
         raise RunFolderError(f"{board_path} is missing; is {compare_dir} a compare folder?")
-    board = pl.read_csv(board_path, glob=False)
+    board = read_frame(board_path)
     board_json = _read_json(compare_dir / "leaderboard.json") or {}
     models = [name for name in board["model"].to_list() if name not in REFERENCES]
     tables: list[pl.DataFrame] = []
@@ -215,9 +222,7 @@ def build_compare_report(compare_dir: Path | str) -> Path:
         if path.exists():
             columns = ["date", "ticker", f"{name}_log_return", f"{name}_price"]
             base = ["close", "actual_log_return", "actual_price"] if not tables else []
-            tables.append(
-                pl.read_parquet(path, glob=False).select(["date", "ticker", *base, *columns[2:]])
-            )
+            tables.append(read_frame(path).select(["date", "ticker", *base, *columns[2:]]))
     figures = []
     if tables:
         joined = tables[0]

@@ -56,9 +56,23 @@ def run_header(task: str) -> dict[str, Any]:
 def read_config(run_dir: Path, task: str) -> dict[str, Any]:
     """A run folder's config.json, checked to be written by `task`."""
     saved = read_json(run_dir / CONFIG)
-    found = saved.get("task") if isinstance(saved, dict) else None
+    if not isinstance(saved, dict):
+        raise RunFolderError(
+            f"{run_dir / CONFIG} holds a JSON {type(saved).__name__}, not the settings of a run; "
+            "re-run or restore it"
+        )
+    found = saved.get("task")
     if found != task:
-        raise RunFolderError(f"{run_dir} holds a '{found}' run, not a {task} run")
+        raise RunFolderError(
+            f"{run_dir / CONFIG} says it holds a {found!r} run, not a {task} run; "
+            f"open it with the command of its task"
+        )
+    version = saved.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise RunFolderError(
+            f"{run_dir / CONFIG} is of run-folder format {version!r}; this deepfin reads formats "
+            f"1 to {FORMAT_VERSION}: open it with the deepfin that wrote it, or upgrade"
+        )
     return dict(saved)
 
 

@@ -93,6 +93,12 @@ class Weights:
             k[len(prefix) + 1 :]: v for k, v in self.tensors().items() if k.startswith(prefix + ".")
         }
         module.load_state_dict(state)
+        broken = [name for name, value in state.items() if not torch.isfinite(value).all()]
+        if broken:
+            raise RunFolderError(
+                f"{self.path} holds NaN or infinite weights ({', '.join(broken[:3])}); it would "
+                "give NaN forecasts or scores: re-run the training or restore the file"
+            )
         module.eval()
         return module
 

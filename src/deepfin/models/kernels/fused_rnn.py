@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from deepfin.errors import ConfigError
 from deepfin.runs.atomic import record_sha256, recorded_sha256_matches
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,23 @@ def build_directory() -> tuple[str, Path]:
     return name, Path(os.environ.get("TORCH_EXTENSIONS_DIR", cache)) / "deepfin" / name
 
 
+def switched_on() -> bool:
+    """Whether DEEPFIN_FUSED_RNN leaves the kernels on (unset or 1) or turns them off (0)."""
+    value = os.environ.get(ENV_SWITCH, "1").strip()
+    if value not in ("0", "1"):
+        raise ConfigError(
+            f"{ENV_SWITCH}={value!r}: set it to 0 (torch's own LSTM and GRU) or 1 (the fused "
+            "kernels, the default), or unset it"
+        )
+    return value == "1"
+
+
 def status() -> dict[str, Any]:
     """Whether the kernels are switched on and built for this machine, and where; builds nothing."""
     name, directory = build_directory()
     built = directory / f"{name}.so"
     return {
-        "enabled": os.environ.get(ENV_SWITCH, "1") != "0",
+        "enabled": switched_on(),
         "built": built.exists(),
         "library": str(built),
         **machine(),
@@ -89,7 +101,7 @@ def status() -> dict[str, Any]:
 @functools.cache
 def extension() -> ModuleType | None:
     """The compiled kernels (built once per machine, then cached), or None where they cannot be."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
+    if not switched_on():
         return None
     return_large_buffers_when_freed()
     name, directory = build_directory()

@@ -19,6 +19,7 @@ from deepfin.models.tabular.boosting import LightGBMScorer
 from deepfin.runs.booster import check_booster_text
 from deepfin.runs.files import (
     CONFIG,
+    PREPROCESS,
     RUN,
     RunFiles,
     open_run,
@@ -29,7 +30,7 @@ from deepfin.runs.files import (
 )
 from deepfin.runs.lock import run_lock
 from deepfin.tasks.credit.config import CreditConfig
-from deepfin.tasks.credit.estimator import CreditScorer
+from deepfin.tasks.credit.estimator import BANDS, CreditScorer
 from deepfin.training import TrainingConfig
 from deepfin.training.privacy import PrivacyConfig
 
@@ -98,7 +99,47 @@ def _scorer(run_dir: Path, files: RunFiles) -> CreditScorer:
     scorer.history_ = files.history
     scorer.metrics_ = files.metrics
     scorer.predictions_ = files.predictions
+    _check_scorer(run_dir, scorer, preprocess, saved["model_config"]["n_features"])
     return scorer
+
+
+def _check_scorer(
+    run_dir: Path, scorer: CreditScorer, preprocess: dict[str, Any], n_features: int
+) -> None:
+    """What preprocess.json holds agrees with itself and with the model it sits beside."""
+    where = f"{run_dir / PREPROCESS}"
+    names = scorer.encoder_.feature_names_
+    for column, stats in scorer.encoder_.numeric_.items():
+        values = [stats.get("fill", stats.get("median")), stats["mean"], stats["scale"]]
+        if not (np.isfinite(values).all() and stats["scale"] > 0):
+            raise RunFolderError(
+                f"{where}: the encoding of {column!r} has a scale of 0 or a non-finite "
+                "statistic; re-run or restore the run folder"
+            )
+    widths = {
+        "the encoder's columns": len(names),
+        "the model's inputs": n_features,
+        "the reference applicant": scorer.reference_.size,
+    }
+    if "feature_names" in preprocess:
+        widths["feature_names"] = len(preprocess["feature_names"])
+    if len(set(widths.values())) > 1:
+        raise RunFolderError(
+            f"{where} does not fit its model: "
+            + ", ".join(f"{what} {width}" for what, width in widths.items())
+            + "; re-run or restore the run folder"
+        )
+    edges = {"band_edges": scorer.band_edges_, "score_edges": scorer.score_edges_}
+    for name, values in edges.items():
+        if values.ndim != 1 or not np.isfinite(values).all() or (np.diff(values) < 0).any():
+            raise RunFolderError(f"{where}: {name} are not increasing numbers; re-run or restore")
+    if scorer.band_edges_.size != len(BANDS) - 1:
+        raise RunFolderError(
+            f"{where}: {scorer.band_edges_.size} band_edges for {len(BANDS)} bands "
+            f"({', '.join(BANDS)}) need {len(BANDS) - 1}; re-run or restore the run folder"
+        )
+    if scorer.train_score_shares_.size != scorer.score_edges_.size + 1:
+        raise RunFolderError(f"{where}: train_score_shares do not match score_edges; re-run")
 
 
 def _load_model(

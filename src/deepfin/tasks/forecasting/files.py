@@ -10,6 +10,7 @@ from torch import nn
 
 from deepfin.config import ForecastConfig
 from deepfin.data.scaling import Scaler
+from deepfin.errors import RunFolderError
 from deepfin.models import DATA_SIZES, build_model, model_config
 from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.runs.files import CONFIG, RunFiles, open_run, read_weights, write_run
@@ -59,6 +60,7 @@ def _forecaster(run_dir: Path, files: RunFiles) -> Forecaster:
     linear = _rebuild(weights, "linear", "linear", saved["linear_config"])
     assert isinstance(linear, LinearForecaster)
     forecaster.linear_ = linear
+    _check_agrees(run_dir, config, saved, files.preprocess)
     forecaster.feature_scaler_ = Scaler.from_dict(files.preprocess["feature_scaler"])
     forecaster.target_scaler_ = Scaler.from_dict(files.preprocess["target_scaler"])
     forecaster.history_ = files.history
@@ -75,3 +77,21 @@ def _rebuild(weights: Weights, prefix: str, name: str, config: dict[str, Any]) -
         lambda: build_model(name, **sizes, params=params),
         described=f"{prefix}_config of {weights.path.parent / CONFIG}",
     )
+
+
+def _check_agrees(
+    run_dir: Path, config: ForecastConfig, saved: dict[str, Any], preprocess: dict[str, Any]
+) -> None:
+    """The settings in config.json are those the weights and scalers were fitted with."""
+    for name in ("model_config", "linear_config"):
+        if saved[name]["lookback"] != config.lookback:
+            raise RunFolderError(
+                f"{run_dir / CONFIG} says lookback={config.lookback}, but its model was trained "
+                f"on windows of {saved[name]['lookback']}; re-run or restore the file"
+            )
+    if list(preprocess["features"]) != list(config.features):
+        raise RunFolderError(
+            f"the features of {run_dir / CONFIG} ({', '.join(config.features)}) are not those "
+            f"its scalers were fitted on ({', '.join(preprocess['features'])}); re-run or "
+            "restore the run folder"
+        )

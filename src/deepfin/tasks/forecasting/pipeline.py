@@ -210,6 +210,7 @@ def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.Da
 
 
 def _run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
+    check_run_dir(run_dir, resume=False)
     config, panel = prepare_run(config)
     rows: list[dict[str, Any]] = []
     references: dict[str, dict[str, Any]] = {}
@@ -271,6 +272,7 @@ def run_backtest(
 def _run_backtest(
     config: RunConfig, *, models: list[str], strategy: BacktestConfig, run_dir: Path
 ) -> dict[str, Any]:
+    check_run_dir(run_dir, resume=False)
     source, read, roles = open_prices(config.data)
     config = dataclasses.replace(config, forecast=usable_features(config.forecast, roles))
     forecaster = Forecaster.from_config(config.forecast, config.training)
