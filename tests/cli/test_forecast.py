@@ -460,3 +460,22 @@ def test_ctrl_c_exits_130(tmp_path, monkeypatch):
     result = invoke("forecast", "--model", "lstm", "--run-dir", str(tmp_path / "run"))
     assert result.exit_code == 130
     assert "interrupted" in result.output
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        (OSError(28, "No space left on device", "/runs/a/report.html"), "free some disk space"),
+        (PermissionError(13, "Permission denied", "/runs/a/forecasts.csv"), "permissions"),
+        (OSError(30, "Read-only file system", "/runs/a/run.json"), "read-only"),
+    ],
+)
+def test_a_full_disk_or_a_read_only_folder_is_one_error_line(monkeypatch, error, advice):
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("deepfin.cli.forecast.build_report", fails)
+    monkeypatch.setattr("deepfin.cli.forecast.read_task", lambda run_dir: "forecast")
+    result = invoke("report", "/runs/a")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"error: {error.strerror}: {error.filename}" in result.output and advice in result.output
