@@ -15,6 +15,7 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from deepfin.data.windows import WindowDataset
+from deepfin.errors import RunFolderError
 from deepfin.models import build_model
 from deepfin.training import (
     History,
@@ -510,7 +511,7 @@ def test_resume_refuses_a_checkpoint_whose_files_disagree(tmp_path: Path) -> Non
     state = json.loads((tmp_path / "checkpoint.json").read_text())
     state["epoch"] = 1
     (tmp_path / "checkpoint.json").write_text(json.dumps(state))
-    with pytest.raises(RuntimeError, match="inconsistent"):
+    with pytest.raises(RunFolderError, match="inconsistent"):
         fit_model(
             make_model(),
             train,

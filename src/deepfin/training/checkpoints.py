@@ -68,7 +68,7 @@ def load_checkpoint(
     weights_epoch = weights.metadata.get("epoch", "-1")
     if weights_epoch != str(state_json.get("epoch")):
         # the run stopped between the two writes: the weights are one epoch ahead
-        raise RuntimeError(
+        raise RunFolderError(
             f"checkpoint in {directory} is inconsistent (weights of epoch {weights_epoch}, "
             f"state of epoch {state_json.get('epoch')}); delete it and train from scratch"
         )
