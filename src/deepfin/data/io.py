@@ -135,7 +135,7 @@ def read_table(path: Path, what: str) -> pl.DataFrame:
                 )
         separator, decimal_comma = sniff_csv(path)
         # glob=False: a path is read as written, brackets and all
-        return pl.read_csv(
+        frame = pl.read_csv(
             path,
             separator=separator,
             decimal_comma=decimal_comma,
@@ -154,6 +154,13 @@ def read_table(path: Path, what: str) -> pl.DataFrame:
             f"could not decompress {path} ({error}): the file is truncated or corrupt; "
             "copy or compress it again"
         ) from error
+    if frame.width == 1 and len(frame.columns[0].split()) >= 3:
+        raise FormatError(
+            f"{path} reads as a single column with spaces in its header: its values look "
+            "separated by spaces, or it has no header row; deepfin reads files "
+            "separated by , ; tab or | with a header row naming the columns: convert it first"
+        )
+    return frame
 
 
 def sniff_csv(path: Path) -> tuple[str, bool]:
