@@ -112,3 +112,14 @@ def test_a_toml_config_drives_credit_training_and_flags_override_it(loans_csv, t
     assert result.exit_code == 2 and "unknown key(s) ['extra'] in [credit]" in result.output
     result = invoke("train", "--target", "status")
     assert result.exit_code == 2 and "no loan table" in result.output
+
+
+def test_a_folder_holding_another_run_is_not_reused(loans_csv, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(loans_csv), "--target", "status", "--default-value", "bad"]
+    args += ["--model", "logistic", "--baselines", "", "--no-progress", "--run-dir", str(run)]
+    assert invoke(*args).exit_code == 0
+    before = (run / "config.json").read_bytes()
+    result = invoke(*args)
+    assert result.exit_code == 2 and "already holds files of another run" in result.output
+    assert (run / "config.json").read_bytes() == before

@@ -28,6 +28,7 @@ from deepfin.runs.files import (
     write_json,
     write_run,
 )
+from deepfin.runs.folders import check_fresh_folder
 from deepfin.runs.lock import run_lock
 from deepfin.tasks.credit.config import CreditConfig
 from deepfin.tasks.credit.estimator import BANDS, CreditScorer
@@ -235,6 +236,7 @@ def run_credit(
 
     The run folder is locked throughout: a second run into it fails at once.
     """
+    check_fresh_folder(run_dir)
     with run_lock(run_dir):
         frame = read_loans(source)
         split = split_credit_data(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import time
 from contextlib import nullcontext
@@ -23,9 +22,8 @@ from deepfin.data.features import DEFAULT_FEATURES, FACTOR_HISTORY, FACTORS, req
 from deepfin.data.io import PriceSource
 from deepfin.data.panel import Panel
 from deepfin.data.samples import load_prices
-from deepfin.errors import RunFolderError
-from deepfin.runs.files import CONFIG, RUN, read_json, run_header, write_frame, write_json
-from deepfin.runs.lock import LOCK, run_lock
+from deepfin.runs.files import CONFIG, run_header, write_frame, write_json
+from deepfin.runs.lock import run_lock
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import (
     HEADLINE_METRICS,
@@ -33,6 +31,7 @@ from deepfin.tasks.forecasting.evaluation import (
     primary_rmse,
 )
 from deepfin.tasks.forecasting.preprocess import check_suspects
+from deepfin.tasks.forecasting.resume import check_resumed_settings, check_run_dir
 from deepfin.tasks.forecasting.walk_forward import walk_forward
 from deepfin.training import distributed
 
@@ -152,55 +151,6 @@ def _run_forecast(
             {**config.to_dict(), "split": split, "scored": forecaster.scored_},
         )
     return forecaster
-
-
-# what a resumed run may change: how long and where it trains, not what it learns from
-RESUMABLE = {"epochs", "patience", "progress", "device"}
-
-
-def check_run_dir(run_dir: Path, *, resume: bool) -> None:
-    """A new run needs a new (or empty) folder; a resumed one its checkpoint."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunFolderError(f"the run folder {run_dir} is a file; give a folder for the run")
-    if not resume:
-        if run_dir.exists() and any(path.name != LOCK for path in run_dir.iterdir()):
-            raise RunFolderError(
-                f"{run_dir} already holds files of another run; give a new --run-dir, remove "
-                "that folder, or continue its training with --resume"
-            )
-        return
-    if not (run_dir / "checkpoint").is_dir() or not (run_dir / RUN).exists():
-        raise RunFolderError(
-            f"{run_dir} has no checkpoint to resume from; run without --resume to start afresh"
-        )
-
-
-def check_resumed_settings(run_dir: Path, config: RunConfig, split: dict[str, str]) -> None:
-    """A resumed run learns from the same data with the same settings as the one it continues.
-
-    `split`: the dates of each part now, as run.json records them (in place of the fractions).
-    """
-    saved = read_json(run_dir / RUN)
-    now = config.to_dict() | {"split": split}
-    changed = [
-        f"{section}.{key}: {saved.get(section, {}).get(key)!r} -> {value!r}"
-        for section, values in now.items()
-        if isinstance(values, dict)
-        for key, value in values.items()
-        if not (section == "training" and key in RESUMABLE)
-        and _plain(saved.get(section, {}).get(key)) != _plain(value)
-    ]
-    if changed:
-        raise RunFolderError(
-            f"--resume continues the run in {run_dir} with its own settings, but these differ: "
-            f"{'; '.join(changed)}; resume with the same settings (only "
-            f"{', '.join(sorted(RESUMABLE))} may change) or start a new run"
-        )
-
-
-def _plain(value: Any) -> Any:
-    """A setting as JSON keeps it: tuples are lists."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
