@@ -160,6 +160,23 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     assert history.epochs[-1]["val_loss"] > best_val + 1e-3
 
 
+def test_a_validation_score_chooses_the_kept_epoch_and_nan_never_wins() -> None:
+    train, val = ar1_windows(seed=0), ar1_windows(150, seed=1)
+    scores, kept = iter([0.1, 0.5, float("nan"), 0.2, 0.3]), {}
+
+    def score(model: nn.Module) -> float:
+        value = next(scores)
+        kept[value] = {k: v.clone() for k, v in model.state_dict().items()}
+        return value
+
+    model = make_model()
+    history = fit_model(model, train, val, loss_fn=loss_fn, config=config(), val_score=score)
+    assert (history.selected_by, history.best_epoch, history.best_score) == ("val_score", 2, 0.5)
+    assert history.best_loss == history.epochs[1]["val_loss"]
+    assert [row["val_score"] for row in history.epochs][1] == 0.5
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in kept[0.5].items())
+
+
 # ---------------------------------------------------------------------- checkpoint + resume
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     train, val = ar1_windows(seed=0), ar1_windows(150, seed=1)

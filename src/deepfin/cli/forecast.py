@@ -91,9 +91,14 @@ def forecast(
     assert forecaster.metrics_ is not None
     history = forecaster.history_
     if history.epochs:
+        chosen = (
+            f"validation Rank IC {history.best_score:.4f}"
+            if history.selected_by == "val_score" and history.best_score is not None
+            else f"validation loss {history.best_loss:.4f}"
+        )
         console.print(
             f"trained {len(history.epochs)} epoch(s), kept epoch {history.best_epoch} "
-            f"(validation loss {history.best_loss:.4f}); stopped: {history.stopped}"
+            f"({chosen}); stopped: {history.stopped}"
         )
     console.print(metrics_table(forecaster.metrics_, "test period: model vs baselines"))
     console.print(verdict(run_config.forecast.model, forecaster.metrics_))

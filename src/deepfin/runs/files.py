@@ -188,9 +188,9 @@ def _parse_json(path: Path, data: bytes) -> Any:
 def write_history(run_dir: Path, history: History) -> dict[str, str]:
     """Losses per epoch (history.csv) and how training ended (training.json); their sha256."""
     summary = {key: value for key, value in asdict(history).items() if key != "epochs"}
-    epochs = pl.DataFrame(
-        history.epochs or None, schema=["epoch", "train_loss", "val_loss", "seconds"]
-    )
+    columns = ["epoch", "train_loss", "val_loss", "seconds"]
+    columns += ["val_score"] if any("val_score" in row for row in history.epochs) else []
+    epochs = pl.DataFrame(history.epochs or None, schema=columns)
     return {
         TRAINING: write_json(run_dir / TRAINING, summary),
         HISTORY: write_frame(run_dir / HISTORY, epochs),

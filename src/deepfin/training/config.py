@@ -66,5 +66,7 @@ class History:
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
-    best_loss: float = math.inf
+    best_loss: float = math.inf  # the validation loss of the kept epoch
+    selected_by: str = "val_loss"  # or "val_score": a score to maximise chose the kept epoch
+    best_score: float | None = None  # that score at the kept epoch
     stopped: str = "completed"  # completed | early_stopping | interrupted

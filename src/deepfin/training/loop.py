@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ def fit_model(
     resume: bool = False,
     optimizer: torch.optim.Optimizer | None = None,  # DP-SGD passes a privatised one
     poisson_sampling: bool = False,  # each row joins each batch with chance batch_size / rows
+    val_score: Callable[[nn.Module], float] | None = None,
 ) -> History:
     """Train `model` in place and leave it holding the best weights seen.
 
@@ -94,7 +95,9 @@ def fit_model(
                     net, train, optimizer, loss_fn, config, progress, task, poisson_sampling, grads
                 )
                 val_loss = _validation_loss(model, val, loss_fn) if val is not None else train_loss
-                run.record(model, epoch, train_loss, val_loss, time.perf_counter() - began)
+                # a score to maximise (a panel's Rank IC) chooses the kept epoch, when given
+                score = val_score(model) if val_score is not None and val is not None else None
+                run.record(model, epoch, train_loss, val_loss, time.perf_counter() - began, score)
                 progress.update(task, status=run.status(config.epochs))
                 if checkpoint_dir is not None and distributed.is_main_process():
                     save_checkpoint(
@@ -135,14 +138,28 @@ class _Run:
     bad_epochs: int = 0
 
     def record(
-        self, model: nn.Module, epoch: int, train_loss: float, val_loss: float, seconds: float
+        self,
+        model: nn.Module,
+        epoch: int,
+        train_loss: float,
+        val_loss: float,
+        seconds: float,
+        score: float | None = None,
     ) -> None:
-        """Add an epoch's losses; keep the weights when the validation loss is the best yet."""
-        self.history.epochs.append(
-            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
-        )
-        if val_loss < self.history.best_loss:
-            self.history.best_loss, self.history.best_epoch = val_loss, epoch
+        """Add an epoch's losses; keep the weights when the validation loss is the best yet, or
+        the validation score (higher is better, NaN never is) when there is one."""
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
+        self.history.epochs.append(row if score is None else row | {"val_score": score})
+        history = self.history
+        if score is not None:
+            history.selected_by = "val_score"
+            best = history.best_score if history.best_score is not None else -math.inf
+            better = score > best  # False for NaN: an undefined score never wins
+        else:
+            better = val_loss < history.best_loss
+        if better:
+            history.best_loss, history.best_epoch = val_loss, epoch
+            history.best_score = score
             self.best, self.bad_epochs = _copy_state(model), 0
         else:
             self.bad_epochs += 1
@@ -154,6 +171,13 @@ class _Run:
     def status(self, epochs: int) -> str:
         """The progress bar's line after an epoch."""
         last, history = self.history.epochs[-1], self.history
+        if "val_score" in last:
+            best = history.best_score if history.best_score is not None else math.nan
+            return (
+                f"epoch {last['epoch']}/{epochs} train {last['train_loss']:.4f} "
+                f"val {last['val_loss']:.4f} score {last['val_score']:.4f} "
+                f"best {best:.4f}@{history.best_epoch}"
+            )
         return (
             f"epoch {last['epoch']}/{epochs} train {last['train_loss']:.4f} "
             f"val {last['val_loss']:.4f} best {history.best_loss:.4f}@{history.best_epoch}"

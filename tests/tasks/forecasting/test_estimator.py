@@ -246,3 +246,25 @@ def test_nan_weights_are_never_written_as_forecasts(panel):
             weight.fill_(float("nan"))
     with pytest.raises(TrainingError, match="forecasts are NaN or infinite: the model's weights"):
         forecaster.predict(panel)
+
+
+def test_on_a_panel_the_kept_epoch_is_chosen_on_validation_rank_ic(panel, tmp_path):
+    training = TrainingConfig(epochs=2, progress=False)
+    forecaster = Forecaster(
+        model="lstm", lookback=10, model_params={"hidden_size": 4}, training=training
+    )
+    prepared = forecaster.prepare(panel, val_fraction=0.3, test_fraction=0.2)
+    forecaster.fit(prepared)
+    history = forecaster.history_
+    assert history.selected_by == "val_score" and history.best_score is not None
+    assert {"val_score"} <= set(history.epochs[0])
+    forecaster.evaluate(prepared)
+    forecaster.save(tmp_path / "run")
+    assert "val_score" in pl.read_csv(tmp_path / "run" / "history.csv").columns
+    # one series has no cross-section: the validation loss chooses
+    single = Forecaster(
+        model="lstm", lookback=10, model_params={"hidden_size": 4}, training=training
+    )
+    split = chronological_split(panel.filter(pl.col("ticker") == "T0"), embargo=1)
+    single.fit(split.train, split.val)
+    assert single.history_.selected_by == "val_loss"

@@ -21,7 +21,12 @@ from deepfin.errors import ConfigError, DataError
 from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
-from deepfin.tasks.forecasting.fitting import fit_linear_baseline, fit_network, suspect_hint
+from deepfin.tasks.forecasting.fitting import (
+    fit_linear_baseline,
+    fit_network,
+    rank_ic_score,
+    suspect_hint,
+)
 from deepfin.tasks.forecasting.preprocess import (
     check_forecasts,
     check_panel,
@@ -175,6 +180,12 @@ class Forecaster(Estimator):
         if cfg.model == "linear":  # the baseline just fitted is the model
             self.model_ = self.linear_
             return self
+        # on a panel the kept epoch is the one whose forecasts rank the validation dates best
+        score = None
+        if val_data is not None and val_rows is not None and cfg.target == "log_return":
+            score = rank_ic_score(
+                val_data, val_rows, val_ends, self.target_scaler_, horizon=cfg.horizon
+            )
         self.model_, self.history_ = fit_network(
             cfg,
             self.training,
@@ -183,6 +194,7 @@ class Forecaster(Estimator):
             checkpoint_dir=checkpoint_dir,
             resume=resume,
             warm_start=warm_start,
+            val_score=score,
         )
         return self
 

@@ -3,22 +3,32 @@ when outcomes are suspect."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from deepfin.config import ForecastConfig
 from deepfin.data.rows import PriceRows
+from deepfin.data.scaling import Scaler
 from deepfin.data.windows import WindowDataset
+from deepfin.errors import DataError
+from deepfin.metrics.ranking import panel_ic_metrics
 from deepfin.models import MODELS, build_model
 from deepfin.models.forecasting.linear import LinearForecaster
-from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model
+from deepfin.tasks.forecasting.evaluation import MIN_PANEL_NAMES
+from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model, predict_batches
+
+log = logging.getLogger(__name__)
 
 # ridge penalties tried for the linear baseline; a fair baseline is tuned like the model is
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0)
 DEFAULT_RIDGE_ALPHA = 1.0  # without a validation period to choose one
+MIN_IC_DATES = 20  # validation dates with that many tickers for Rank IC to choose the epoch
 
 
 def suspect_hint(rows: PriceRows, bound: float) -> str:
@@ -65,8 +75,13 @@ def fit_network(
     checkpoint_dir: Path | None,
     resume: bool,
     warm_start: nn.Module | None,
+    val_score: Callable[[nn.Module], float] | None = None,
 ) -> tuple[nn.Module, History]:
-    """Build `config.model` and fit it (by gradient descent where it has weights to learn)."""
+    """Build `config.model` and fit it (by gradient descent where it has weights to learn).
+
+    `val_score`: a validation score to maximise that chooses the kept epoch (see
+    `rank_ic_score`); without it, the validation loss does.
+    """
     # seeded before building so the initial weights are reproducible too
     torch.manual_seed(training.seed)
     model = build_model(
@@ -89,9 +104,55 @@ def fit_network(
             config=training,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
+            val_score=val_score,
         )
         model.cpu()
     return model, history
+
+
+def rank_ic_score(
+    val: WindowDataset,
+    rows: PriceRows,
+    ends: np.ndarray,
+    target_scaler: Scaler,
+    *,
+    horizon: int,
+) -> Callable[[nn.Module], float] | None:
+    """The mean per-date Rank IC of a model's return forecasts on the validation windows.
+
+    On a panel this is what a forecast is for, and it keeps learning where the validation MSE
+    of raw returns is flat from the first epoch. None (choose on the loss) when too few dates
+    have enough tickers to measure it, with a warning saying so.
+    """
+    dates, codes = rows.stamps[ends], rows.codes(ends)
+    _, per_date = np.unique(dates, return_counts=True)
+    measured = int((per_date >= MIN_PANEL_NAMES).sum())
+    if len(rows.tickers) < MIN_PANEL_NAMES:
+        return None
+    if measured < MIN_IC_DATES:
+        log.warning(
+            "the validation period has %d date(s) with at least %d tickers, too few to measure "
+            "Rank IC (%d needed): the kept epoch is chosen on the validation loss; lengthen "
+            "the validation period (--val-fraction) to select on Rank IC",
+            measured,
+            MIN_PANEL_NAMES,
+            MIN_IC_DATES,
+        )
+        return None
+    actual = target_scaler.inverse_transform(rows.targets[ends], codes, rows.tickers)[:, 0]
+
+    def score(model: nn.Module) -> float:
+        scaled = predict_batches(model, val).numpy()
+        forecast = target_scaler.inverse_transform(scaled, codes, rows.tickers)[:, 0]
+        try:
+            metrics = panel_ic_metrics(
+                dates=dates, actual_return=actual, forecast_return=forecast, horizon=horizon
+            )
+        except DataError:  # constant forecasts on most dates: no ranking to score
+            return math.nan
+        return float(metrics["rank_ic_mean"])
+
+    return score
 
 
 def _chunks(data: WindowDataset, size: int = 8192) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
