@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from deepfin.data.io import MAX_VALUE, read_table
+from deepfin.data.files import read_table
+from deepfin.data.io import MAX_VALUE
 from deepfin.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
