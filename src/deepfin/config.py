@@ -10,13 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepfin.data.cross_section import check_norms
 from deepfin.data.features import DEFAULT_FEATURES
 from deepfin.data.io import LAYOUTS
 from deepfin.errors import ConfigError
 from deepfin.models import FORECAST_MODELS, checked_params, hyperparameters
 from deepfin.training import TrainingConfig
 
-LOSSES = ("mse", "huber")
+# mse and huber score each window alone; ic (minus the per-date Pearson correlation) and
+# listnet (a listwise ranking loss) score whole cross-sections, so they need date batches
+LOSSES = ("mse", "huber", "ic", "listnet")
+CROSS_SECTION_LOSSES = ("ic", "listnet")
 WINDOWS = ("expanding", "rolling")
 
 
@@ -34,6 +38,9 @@ class ForecastConfig:
     loss: str = "mse"
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_abs_log_return: float = 0.4  # one-day moves beyond this are flagged as bad data
+    label_norm: str = "none"  # per-date normalisation of the labels: none, excess, zscore, rank
+    cross_section_norm: str = "none"  # per-date normalisation of the inputs: none, zscore, rank
+    date_batches: bool = False  # each batch holds whole cross-sections (all tickers of a date)
 
     def __post_init__(self) -> None:
         if self.model not in FORECAST_MODELS:
@@ -51,6 +58,18 @@ class ForecastConfig:
                 f"max_abs_log_return must be a number > 0, got {self.max_abs_log_return}"
             )
         checked_params(self.model, self.model_params)  # a key of another model is refused
+        check_norms(features=self.cross_section_norm, labels=self.label_norm)
+        if self.target != "log_return" and (self.label_norm, self.cross_section_norm) != (
+            "none",
+            "none",
+        ):
+            raise ConfigError(
+                "label_norm and cross_section_norm need target=log_return: price levels are "
+                "not comparable across tickers"
+            )
+        if self.loss in CROSS_SECTION_LOSSES and not self.date_batches:
+            # a ranking loss compares the tickers of one date: the batches must hold them
+            object.__setattr__(self, "date_batches", True)
         object.__setattr__(self, "features", tuple(self.features))
 
     def for_model(self, name: str) -> ForecastConfig:

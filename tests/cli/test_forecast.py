@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from deepfin.cli import app
 from deepfin.config import load_config
+from deepfin.data.features import FACTORS
 from deepfin.data.samples import load_prices
 from deepfin.data.splits import chronological_split
 from deepfin.errors import TrainingError
@@ -210,7 +211,7 @@ def test_compare_prints_one_row_per_model(tmp_path):
         (["forecast", "--param", "hidden_size"], "needs the form key=value"),
         (["forecast", "--model", "lstm", "--param", "hiden_size=3"], "hiden_size"),
         (["forecast", "--resume"], "--resume needs --run-dir"),
-        (["compare", "--models", "lstm,foo"], "unknown model(s) ['foo']"),
+        (["compare", "--models", "lstm,foo"], "unknown model 'foo'"),
         (["predict", "--run", "missing_run", "--data", "sp500"], "is missing"),
     ],
 )
@@ -333,7 +334,7 @@ def test_a_long_short_panel_book_is_judged_against_cash_and_factors_trade_too(tm
     backtest = json.loads((run_dir / "backtest.json").read_text())
     assert "judged against cash" in backtest["description"]
     assert "context only" in backtest["description"]
-    assert {"linear", "reversal", "momentum_20", "benchmark"} == set(backtest["stats"])
+    assert {"linear", *FACTORS, "benchmark"} == set(backtest["stats"])
 
 
 def test_compare_without_baselines_still_shows_them_and_a_verdict(tmp_path):

@@ -26,7 +26,14 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
     "rnn": {"hidden_size": 8, "num_layers": 2, "dropout": 0.1},
     "lstm": {"hidden_size": 8, "num_layers": 2, "dropout": 0.1},
     "gru": {"hidden_size": 8, "num_layers": 2, "dropout": 0.1},
-    "hybrid": {"hidden_size": 8, "num_layers": 2, "dropout": 0.1, "attention": True},
+    "hybrid": {
+        "hidden_size": 8,
+        "num_layers": 2,
+        "dropout": 0.1,
+        "short_days": 6,
+        "long_step": 3,
+        "paths": "long",
+    },
     "cnn": {"channels": 8, "kernel_size": 2, "num_levels": 3, "dropout": 0.1},
     "transformer": {
         "d_model": 16,
@@ -37,12 +44,28 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
     },
     "naive": {},
     "linear": {"ridge_alpha": 0.5},
+    "gbdt": {
+        "lags": 2,
+        "n_estimators": 50,
+        "learning_rate": 0.1,
+        "num_leaves": 7,
+        "min_child_samples": 20,
+        "feature_fraction": 0.5,
+        "bagging_fraction": 0.7,
+        "l2": 0.0,
+        "early_stopping_rounds": 10,
+    },
 }
+
+
+def sizes_of(name: str) -> dict[str, int]:
+    """The test sizes; trees forecast one output."""
+    return SIZES | {"n_outputs": 1} if MODELS[name].fit == "trees" else SIZES
 
 
 def test_registry_lists_every_model_once() -> None:
     assert set(NON_DEFAULT) == set(FORECAST_MODELS)
-    assert set(NEURAL_MODELS) == set(FORECAST_MODELS) - {"naive", "linear"}
+    assert set(NEURAL_MODELS) == set(FORECAST_MODELS) - {"naive", "linear", "gbdt"}
     assert set(model_names("forecast")) | set(model_names("tabular")) == set(MODELS)
     assert {entry.fit for entry in MODELS.values()} <= {"gradient", "closed_form", "trees", "fixed"}
     for name in FORECAST_MODELS:
@@ -78,7 +101,7 @@ def test_data_sizes_are_refused_as_hyperparameters() -> None:
         ("lstm", {"hidden_size": 8.0}, "hidden_size must be an integer >= 1; got 8.0"),
         ("gru", {"dropout": 1.0}, r"dropout must be a number in \[0, 1\); got 1.0"),
         ("hybrid", {"dropout": -0.1}, r"dropout must be a number in \[0, 1\); got -0.1"),
-        ("hybrid", {"attention": "yes"}, "attention must be true or false"),
+        ("hybrid", {"paths": "medium"}, "paths must be one of both, long, short; got 'medium'"),
         ("cnn", {"kernel_size": 0}, "kernel_size must be an integer >= 1; got 0"),
         ("transformer", {"d_model": 30}, "d_model=30 must be divisible by n_heads=4"),
         ("linear", {"ridge_alpha": -1.0}, "ridge_alpha must be a number >= 0; got -1.0"),
@@ -101,9 +124,9 @@ def test_invalid_data_sizes_are_refused(name: str, size: str) -> None:
 @pytest.mark.parametrize("name", list(FORECAST_MODELS))
 def test_model_config_is_json_and_rebuilds_the_same_architecture(name: str) -> None:
     torch.manual_seed(0)
-    model = build_model(name, **SIZES, params=NON_DEFAULT[name])
+    model = build_model(name, **sizes_of(name), params=NON_DEFAULT[name])
     config = json.loads(json.dumps(model_config(model)))
-    assert config == {**SIZES, **hyperparameters(name), **NON_DEFAULT[name]}
+    assert config == {**sizes_of(name), **hyperparameters(name), **NON_DEFAULT[name]}
 
     sizes = {key: config.pop(key) for key in SIZES}
     rebuilt = build_model(name, **sizes, params=config)

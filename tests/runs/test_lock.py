@@ -20,8 +20,9 @@ from deepfin.report.html import Section, write_report
 from deepfin.runs.lock import LOCK, run_lock
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.credit.files import run_credit
+from deepfin.tasks.forecasting.compare import run_compare
 from deepfin.tasks.forecasting.estimator import Forecaster
-from deepfin.tasks.forecasting.pipeline import run_backtest, run_compare, run_forecast
+from deepfin.tasks.forecasting.pipeline import run_backtest, run_forecast
 from tests.runs.conftest import prices
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -164,7 +164,8 @@ def test_a_validation_score_chooses_the_kept_epoch_and_nan_never_wins() -> None:
     train, val = ar1_windows(seed=0), ar1_windows(150, seed=1)
     scores, kept = iter([0.1, 0.5, float("nan"), 0.2, 0.3]), {}
 
-    def score(model: nn.Module) -> float:
+    def score(outputs: torch.Tensor) -> float:
+        assert outputs.shape == (len(val), 1)  # the validation outputs of this epoch
         value = next(scores)
         kept[value] = {k: v.clone() for k, v in model.state_dict().items()}
         return value

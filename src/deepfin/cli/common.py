@@ -190,7 +190,7 @@ def metrics_table(
     for column in columns:
         table.add_column(HEADINGS.get(column, column), justify="right")
     for name, row in metrics.items():
-        table.add_row(name, *[format_value(row.get(column)) for column in columns])
+        table.add_row(escape(name), *[format_value(row.get(column)) for column in columns])
     return table
 
 

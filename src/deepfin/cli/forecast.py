@@ -19,12 +19,11 @@ from deepfin.cli.common import (
     build_config,
     console,
     metrics_table,
-    model_names,
     pairs,
     table_destination,
     write_table,
 )
-from deepfin.cli.options import config_options
+from deepfin.cli.options import config_options, model_specs
 from deepfin.config import DataConfig, ForecastConfig, SplitConfig
 from deepfin.data.samples import SAMPLES
 from deepfin.errors import ConfigError, RunFolderError
@@ -35,9 +34,10 @@ from deepfin.runs.files import CONFIG, REPORT, read_json, read_task
 from deepfin.runs.load import load_run
 from deepfin.runs.lock import run_lock
 from deepfin.tasks.credit.estimator import CreditScorer
+from deepfin.tasks.forecasting.compare import ModelSpec, run_compare
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import REFERENCES, excluded_note
-from deepfin.tasks.forecasting.pipeline import new_run_dir, run_compare, run_forecast
+from deepfin.tasks.forecasting.pipeline import new_run_dir, run_forecast
 from deepfin.training import TrainingConfig, distributed
 
 
@@ -101,7 +101,7 @@ def forecast(
             f"({chosen}); stopped: {history.stopped}"
         )
     console.print(metrics_table(forecaster.metrics_, "test period: model vs baselines"))
-    console.print(verdict(run_config.forecast.model, forecaster.metrics_))
+    console.print(escape(verdict(run_config.forecast.model, forecaster.metrics_)))
     if excluded := excluded_note(forecaster.metrics_):
         console.print(excluded)
     if report:
@@ -126,26 +126,30 @@ def forecast(
 def compare(
     flags: dict[str, Any],
     models: Annotated[
-        str, typer.Option(help="Comma-separated models.")
+        str, typer.Option(help="Comma-separated models; a variant: hybrid[paths=long].")
     ] = "lstm,gru,hybrid,transformer,cnn,rnn,linear,naive",
     config: ConfigOption = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Folder (default runs/<time>-compare).")
     ] = None,
     report: ReportOption = True,
+    seeds: Annotated[
+        int, typer.Option(help="Train each model with N seeds: mean, std and their ensemble.")
+    ] = 1,
 ) -> None:
     """Fit several models on one split and print one leaderboard."""
-    names = model_names(models, FORECAST_MODELS)
+    specs: list[str | ModelSpec] = [*model_specs(models)]
     run_config = build_config(config, flags)
     folder = run_dir or new_run_dir(run_config.runs_dir, "compare")
-    board = run_compare(run_config, models=names, run_dir=folder)
+    board = run_compare(run_config, models=specs, run_dir=folder, seeds=seeds)
     rows = {row["model"]: row for row in board.to_dicts()}
     scored = read_json(folder / "leaderboard.json").get("scored", {}).get("test", "")
     title = f"leaderboard on {run_config.data.source}: forecasts made {scored}"
-    console.print(metrics_table(rows, title, extra=("seconds",)))
+    spread = ("rank_ic_mean_std",) if seeds > 1 and "rank_ic_mean_std" in board.columns else ()
+    console.print(metrics_table(rows, title, extra=("kept_epoch", *spread, "seconds")))
     for name in board["model"]:
         if name not in REFERENCES and name != "naive":
-            console.print(verdict(name, rows))
+            console.print(escape(verdict(name, rows)))
     if excluded := excluded_note(rows):
         console.print(excluded)
     console.print(f"leaderboard: {escape(str(folder / 'leaderboard.csv'))}")

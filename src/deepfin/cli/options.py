@@ -20,6 +20,7 @@ import typer
 
 from deepfin.cli.common import fail, pairs
 from deepfin.errors import ConfigError
+from deepfin.tasks.forecasting.compare import ModelSpec, model_spec
 
 # fields whose flag reads better than its name; a "--yes/--no" pair names both spellings
 SPELLED = {
@@ -46,7 +47,10 @@ HELP = {
     "forecast.model_params": "Model hyperparameter key=value.",
     "forecast.target": "log_return or price.",
     "forecast.scaler": "standard or minmax.",
-    "forecast.loss": "mse or huber.",
+    "forecast.loss": "mse, huber, ic (per-date correlation) or listnet (ranking).",
+    "forecast.label_norm": "Per-date label normalisation: none, excess, zscore or rank.",
+    "forecast.cross_section_norm": "Per-date input normalisation: none, zscore or rank.",
+    "forecast.date_batches": "Batches of whole dates (all tickers of a day).",
     "forecast.max_abs_log_return": "One-day moves beyond this are flagged as bad data.",
     "training.optimizer": "adam or adamw.",
     "training.device": "auto, cpu or cuda.",
@@ -185,3 +189,30 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def model_specs(text: str, option: str = "--models") -> list[ModelSpec]:
+    """Comma-separated models, each `name` or a variant `name[key=value,...]`."""
+    items, depth, current = [], 0, ""
+    for char in text:  # commas inside brackets separate a variant's settings, not models
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0 or depth > 1:
+            raise ConfigError(f"{option} {text!r}: brackets do not pair up")
+        if char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += char
+    items.append(current.strip())
+    if depth:
+        raise ConfigError(f"{option} {text!r}: a '[' is not closed")
+    specs = []
+    for item in filter(None, items):
+        name, _, rest = item.partition("[")
+        if rest and not rest.endswith("]"):
+            raise ConfigError(f"{option}: write a variant as name[key=value,...]; got {item!r}")
+        settings = pairs([p for p in rest[:-1].split(",") if p.strip()], f"{option} {name}")
+        specs.append(model_spec(name.strip(), {k: parse_value(v) for k, v in settings.items()}))
+    if not specs:
+        raise ConfigError(f"{option} {text!r} names no model; give e.g. lstm,linear")
+    return specs

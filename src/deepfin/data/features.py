@@ -6,6 +6,7 @@ import re
 
 import polars as pl
 
+from deepfin.data.factors import FACTOR_HELP, add_factor_columns, find_factor
 from deepfin.errors import DataError
 
 DEFAULT_FEATURES = ("log_return", "volatility_20", "rsi_14", "volume_z_20")
@@ -20,11 +21,25 @@ def _log_return() -> pl.Expr:
     return (pl.col("close") / pl.col("close").shift(1)).log()
 
 
+def _return_volatility(window: int) -> pl.Expr:
+    """Sample standard deviation of the last `window` one-day log returns, summed afresh per row."""
+    # not rolling_std: its running sums make a value depend, in the last bits, on how much
+    # history precedes it, and a test panel must score exactly like the whole panel
+    squares = pl.sum_horizontal(
+        [(_log_return() ** 2).shift(lag) for lag in range(window)], ignore_nulls=False
+    )
+    total = (pl.col("close") / pl.col("close").shift(window)).log()  # the window's returns
+    variance = (squares - total**2 / window) / (window - 1)
+    return variance.clip(lower_bound=0).sqrt()  # a flat window can round below 0
+
+
 # one-line factors every panel evaluation scores beside the models: a network that cannot
 # beat them has learned nothing a trader would pay for
 FACTORS: dict[str, pl.Expr] = {
     "reversal": -_log_return(),  # short-term reversal: minus the last day's return
     "momentum_20": (pl.col("close") / pl.col("close").shift(20)).log(),
+    # low volatility: calm stocks rank high (20 daily returns read the 20 earlier closes)
+    "low_volatility_20": -_return_volatility(20),
 }
 FACTOR_HISTORY = 20  # earlier closes the longest factor reads
 
@@ -46,7 +61,8 @@ def _feature_expr(name: str) -> tuple[dict[str, pl.Expr], pl.Expr]:
     if match is None:
         raise DataError(
             f"unknown feature '{name}'; choose from log_return, hl_range, volatility_N, "
-            "rsi_N, volume_z_N, momentum_N (N a window in rows, e.g. volatility_20)"
+            "rsi_N, volume_z_N, momentum_N (N a window in rows, e.g. volatility_20), or "
+            + FACTOR_HELP
         )
     kind, window_text = match.groups()
     if (kind in _WINDOWED) != (window_text is not None):
@@ -92,6 +108,10 @@ def feature_warmup(features: tuple[str, ...]) -> int:
     """Leading rows per ticker whose features are undefined (not enough history)."""
     warmup = 0
     for name in features:
+        factor = find_factor(name)  # a malformed factor name fails here
+        if factor is not None:
+            warmup = max(warmup, factor.warmup)
+            continue
         # validates every name (a window that is missing, extra or < 2 included)
         _feature_expr(name)
         match = _FEATURE_PATTERN.match(name)
@@ -107,6 +127,9 @@ def required_columns(features: tuple[str, ...]) -> set[str]:
     """Price columns the features read."""
     needed = {"close"}
     for name in features:
+        factor = find_factor(name)
+        if factor is not None:
+            needed |= factor.columns
         if name.startswith("hl_range"):
             needed |= {"high", "low"}
         if name.startswith("volume_z"):
@@ -126,14 +149,22 @@ def add_features(frame: pl.DataFrame, features: tuple[str, ...]) -> pl.DataFrame
             f"features {list(features)} need column(s) {sorted(missing)}, which the data lacks; "
             "drop those features or supply the columns"
         )
+    factors = tuple(name for name in features if find_factor(name) is not None)
     windows: dict[str, pl.Expr] = {}
     finished = []
     for name in features:
+        if name in factors:
+            continue
         columns, finish = _feature_expr(name)
         windows |= columns
         finished.append(finish.cast(pl.Float32).alias(name))
     staged = frame.with_columns(expr.over("ticker").alias(key) for key, expr in windows.items())
-    return staged.with_columns(finished).drop([key for key in windows if key not in features])
+    staged = staged.with_columns(finished).drop([key for key in windows if key not in features])
+    if not factors:
+        return staged
+    # the factors stage their own columns; then every feature in the order asked
+    staged = add_factor_columns(staged, factors)
+    return staged.select(*(c for c in staged.columns if c not in features), *features)
 
 
 def add_target(

@@ -43,6 +43,8 @@ class PriceRows:
     horizon: int
     names: tuple[str, ...]  # the feature columns, in order
     price_input: bool = False  # the last feature column is the close, scaled like the target
+    # per-date normalisation applied to (features, labels); see data/cross_section.py
+    cross_section: tuple[str, str] = ("none", "none")
 
     @property
     def n_rows(self) -> int:
@@ -150,6 +152,7 @@ class PriceRows:
             horizon=self.horizon,
             names=self.names,
             price_input=self.price_input,
+            cross_section=self.cross_section,
         )
 
     def tails(self, first: np.ndarray) -> tuple[PriceRows, np.ndarray]:

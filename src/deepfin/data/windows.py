@@ -56,3 +56,65 @@ class WindowDataset:
             self.ends.to(device),
             lookback=self.lookback,
         )
+
+
+class DatedWindows(WindowDataset):
+    """Windows that know their forecast date: a batch can be whole cross-sections.
+
+    Targets come with the window's date code as a second column (B, 2), so a loss can compare
+    the tickers of one date; `batch_positions` plans an epoch of batches of whole dates.
+    """
+
+    def __init__(
+        self,
+        features: torch.Tensor,
+        targets: torch.Tensor,
+        ends: torch.Tensor,
+        dates: torch.Tensor,
+        *,
+        lookback: int,
+    ) -> None:
+        super().__init__(features, targets, ends, lookback=lookback)
+        self.dates = dates  # (windows,) int64 date codes 0..D-1
+        self.by_date = torch.argsort(dates, stable=True)  # window positions, date after date
+        counts = torch.bincount(dates)
+        self.date_starts = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+    @classmethod
+    def of(cls, windows: WindowDataset, stamps: torch.Tensor) -> DatedWindows:
+        """`windows` with each one's date, from the date stamp of its last row (W,)."""
+        _, codes = torch.unique(stamps, return_inverse=True)
+        return cls(
+            windows.features, windows.targets, windows.ends, codes, lookback=windows.lookback
+        )
+
+    def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (B, T, F) and targets with the date code (B, O + 1)."""
+        inputs, targets = super().batch(positions)
+        dates = self.dates[positions].to(targets.dtype).unsqueeze(1)  # (B,) -> (B, 1)
+        return inputs, torch.cat([targets, dates], dim=1)
+
+    def batch_positions(self, windows_per_batch: int) -> list[torch.Tensor]:
+        """An epoch's batches: dates in a random order (torch's generator), each batch whole
+        dates, the fewest that reach `windows_per_batch` windows."""
+        batches, current, size = [], [], 0
+        starts = self.date_starts.tolist()
+        for date in torch.randperm(len(starts) - 1).tolist():
+            current.append(self.by_date[starts[date] : starts[date + 1]])
+            size += starts[date + 1] - starts[date]
+            if size >= windows_per_batch:
+                batches.append(torch.cat(current))
+                current, size = [], 0
+        if current:
+            batches.append(torch.cat(current))
+        return batches
+
+    def to(self, device: torch.device) -> DatedWindows:
+        """The same windows with their rows on `device`."""
+        return DatedWindows(
+            self.features.to(device),
+            self.targets.to(device),
+            self.ends.to(device),
+            self.dates.to(device),
+            lookback=self.lookback,
+        )

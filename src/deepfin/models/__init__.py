@@ -12,6 +12,7 @@ from torch import nn
 from deepfin.errors import ConfigError
 from deepfin.models.forecasting.baselines import NaiveConfig, NaiveForecaster
 from deepfin.models.forecasting.cnn import CNNConfig, CNNForecaster
+from deepfin.models.forecasting.gbdt import GBDTConfig, GBDTForecaster
 from deepfin.models.forecasting.gru import GRUConfig, GRUForecaster
 from deepfin.models.forecasting.hybrid import HybridConfig, HybridForecaster
 from deepfin.models.forecasting.linear import LinearConfig, LinearForecaster
@@ -50,6 +51,8 @@ MODELS: dict[str, ModelEntry] = {
     ),
     "naive": ModelEntry(NaiveConfig, NaiveForecaster, task="forecast", fit="fixed"),
     "linear": ModelEntry(LinearConfig, LinearForecaster, task="forecast", fit="closed_form"),
+    # a module without weights: LightGBM grows its trees, saved in LightGBM's text format
+    "gbdt": ModelEntry(GBDTConfig, GBDTForecaster, task="forecast", fit="trees"),
     "logistic": ModelEntry(LogisticConfig, LogisticScorer, task="tabular", fit="closed_form"),
     "mlp": ModelEntry(MLPConfig, MLPScorer, task="tabular", fit="gradient"),
     "ft_transformer": ModelEntry(

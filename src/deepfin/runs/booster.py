@@ -16,7 +16,9 @@ import re
 from pathlib import Path
 
 from deepfin.errors import RunFolderError
+from deepfin.runs.files import required_artifact
 
+BOOSTER = "model.lgb.txt"  # LightGBM's own text format: readable, and loading runs no code
 VERSIONS = ("v3", "v4")
 # arrays per internal node (num_leaves - 1) and per leaf; None: not required
 NODE_ARRAYS = {
@@ -42,6 +44,18 @@ INTEGER_ARRAYS = ("split_feature", "left_child", "right_child", "decision_type")
 
 class _Invalid(Exception):
     """What is wrong with the text; turned into a RunFolderError naming the file."""
+
+
+def read_booster_text(run_dir: Path, hashes: dict[str, str] | None, *, n_features: int) -> str:
+    """The trees' text of a run folder, checked before LightGBM's parser sees it."""
+    path = run_dir / BOOSTER
+    try:
+        text = required_artifact(run_dir, BOOSTER, hashes).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{path} is not text; re-run or restore it") from None
+    # LightGBM's C++ parser trusts its input: a truncated or crafted file can crash it
+    check_booster_text(text, n_features=n_features, path=path)
+    return text
 
 
 def check_booster_text(text: str, *, n_features: int, path: Path) -> None:

@@ -19,7 +19,12 @@ from deepfin.errors import ConfigError, DataError, TrainingError
 from deepfin.training import distributed
 from deepfin.training.checkpoints import CHECKPOINT_STATE, load_checkpoint, save_checkpoint
 from deepfin.training.config import History, TrainingConfig
-from deepfin.training.evaluation import LossFunction, evaluate_loss, outputs_and_targets
+from deepfin.training.evaluation import (
+    LossFunction,
+    evaluate_loss,
+    outputs_and_targets,
+    predict_batches,
+)
 from deepfin.training.optim import FlatGradients, make_optimizer
 
 log = logging.getLogger(__name__)
@@ -57,7 +62,7 @@ def fit_model(
     resume: bool = False,
     optimizer: torch.optim.Optimizer | None = None,  # DP-SGD passes a privatised one
     poisson_sampling: bool = False,  # each row joins each batch with chance batch_size / rows
-    val_score: Callable[[nn.Module], float] | None = None,
+    val_score: Callable[[torch.Tensor], float] | None = None,
 ) -> History:
     """Train `model` in place and leave it holding the best weights seen.
 
@@ -82,6 +87,8 @@ def fit_model(
     own_gradients = own_optimizer and not distributed.is_distributed() and not poisson_sampling
     grads = FlatGradients(model) if own_gradients and FlatGradients.fits(model) else None
     batches_per_epoch = math.ceil(len(train) / distributed.world_size() / config.batch_size)
+    if _planned(train) is not None:  # batches of whole groups (dates): as many as the plan has
+        batches_per_epoch = len(_plan(train, config.batch_size))
     progress = _progress_bar(config.progress and distributed.is_main_process())
     task = progress.add_task("training", total=config.epochs * batches_per_epoch, status="")
     progress.update(task, completed=(run.next_epoch - 1) * batches_per_epoch)
@@ -94,9 +101,9 @@ def fit_model(
                 train_loss = _train_epoch(
                     net, train, optimizer, loss_fn, config, progress, task, poisson_sampling, grads
                 )
-                val_loss = _validation_loss(model, val, loss_fn) if val is not None else train_loss
-                # a score to maximise (a panel's Rank IC) chooses the kept epoch, when given
-                score = val_score(model) if val_score is not None and val is not None else None
+                val_loss, score = (
+                    _validation(model, val, loss_fn, val_score) if val else (train_loss, None)
+                )
                 run.record(model, epoch, train_loss, val_loss, time.perf_counter() - began, score)
                 progress.update(task, status=run.status(config.epochs))
                 if checkpoint_dir is not None and distributed.is_main_process():
@@ -215,6 +222,23 @@ def _check_finite(
     )
 
 
+def _validation(
+    model: nn.Module,
+    val: Batches,
+    loss_fn: LossFunction,
+    val_score: Callable[[torch.Tensor], float] | None,
+) -> tuple[float, float | None]:
+    """The validation loss, and the score of the validation outputs (M, O) when there is one:
+    a score to maximise (a panel's Rank IC, say) then chooses the kept epoch."""
+    if val_score is None:
+        return _validation_loss(model, val, loss_fn), None
+    if distributed.is_distributed():  # each rank scores a share of the loss, all the score
+        return _validation_loss(model, val, loss_fn), val_score(predict_batches(model, val))
+    # one pass over the validation windows serves the loss and the score
+    outputs, targets = outputs_and_targets(model, val, torch.arange(len(val)))
+    return float(loss_fn(outputs, targets)), val_score(outputs)
+
+
 def _validation_loss(model: nn.Module, val: Batches, loss_fn: LossFunction) -> float:
     """Loss over `val`; under DDP each rank scores a share and all get the same mean."""
     if not distributed.is_distributed():
@@ -242,14 +266,18 @@ def _train_epoch(
 ) -> float:
     model.train()
     device = next(model.parameters()).device
-    # under DDP every rank draws the same permutation and trains on its own share of it
-    order = distributed.shard(torch.randperm(len(train), device=device))
     total, count = torch.zeros((), device=device), 0
     penalised = [p for name, p in model.named_parameters() if p.ndim > 1 and "weight" in name]
-    batches = math.ceil(len(order) / config.batch_size)
-    for index, (inputs, targets) in enumerate(
-        _batches(train, order, config.batch_size, poisson_sampling)
-    ):
+    if _planned(train) is not None:
+        plan = _plan(train, config.batch_size)
+        batches = len(plan)
+        source: Iterator[tuple[Inputs, torch.Tensor]] = (train.batch(p) for p in plan)
+    else:
+        # under DDP every rank draws the same permutation and trains on its own share of it
+        order = distributed.shard(torch.randperm(len(train), device=device))
+        batches = math.ceil(len(order) / config.batch_size)
+        source = _batches(train, order, config.batch_size, poisson_sampling)
+    for index, (inputs, targets) in enumerate(source):
         if config.bf16:
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 loss = loss_fn(call_model(model, inputs), targets)
@@ -276,6 +304,22 @@ def _train_epoch(
             progress.update(task, advance=min(50, batches - index))
     total_sum, count_sum = distributed.all_reduce_sum([float(total), count], device)
     return total_sum / count_sum
+
+
+def _planned(train: Batches) -> Callable[[int], list[torch.Tensor]] | None:
+    """The source's own plan of an epoch's batches (whole dates of a panel, say), if it has one."""
+    plan: Callable[[int], list[torch.Tensor]] | None = getattr(train, "batch_positions", None)
+    return plan
+
+
+def _plan(train: Batches, batch_size: int) -> list[torch.Tensor]:
+    """This rank's batches of the source's plan; every rank gets as many (DDP steps together)."""
+    plan = _planned(train)
+    assert plan is not None
+    batches = plan(batch_size)
+    world = distributed.world_size()
+    usable = len(batches) // world * world if len(batches) >= world else len(batches)
+    return batches[distributed.rank() : usable : world]
 
 
 def _batches(

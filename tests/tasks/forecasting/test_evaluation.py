@@ -6,9 +6,17 @@ import numpy as np
 import polars as pl
 import pytest
 
+from deepfin.data.features import FACTORS
+from deepfin.metrics.portfolio import long_short_book
 from deepfin.metrics.significance import diebold_mariano, panel_diebold_mariano
-from deepfin.report.forecast import verdict
-from deepfin.tasks.forecasting.evaluation import prediction_table, score_predictions
+from deepfin.report.forecast import metrics_rows, verdict
+from deepfin.tasks.forecasting.evaluation import (
+    FACTOR_NOTES,
+    HEADLINE_METRICS,
+    prediction_table,
+    score_predictions,
+    table_caption,
+)
 
 
 def table_from(
@@ -31,9 +39,9 @@ def table_from(
             "close": close,
             "future_close": close * np.exp(actual_return),
             "jump_ahead": suspect if suspect is not None else np.zeros(n_rows, dtype=bool),
-            "reversal_signal": (signals or {}).get("reversal", np.zeros(n_rows)),
-            "momentum_20_signal": (signals or {}).get("momentum_20", np.zeros(n_rows)),
         }
+    ).with_columns(
+        pl.Series(f"{name}_signal", (signals or {}).get(name, np.zeros(n_rows))) for name in FACTORS
     )
     return prediction_table(rows, forecasts)
 
@@ -176,3 +184,76 @@ def test_ic_t_stats_of_overlapping_horizons_use_newey_west():
     )
     assert overlapping["t_stat"] < 0.7 * plain["t_stat"]  # autocorrelated days count for less
     assert overlapping["icir"] == plain["icir"]
+
+
+def test_models_and_factors_on_a_panel_get_the_decile_long_short_sharpe():
+    rng = np.random.default_rng(7)
+    n_dates, n_names = 150, 30
+    actual = rng.normal(0, 0.02, (n_dates, n_names))
+    skilled = 0.5 * actual + rng.normal(0, 0.02, actual.shape)
+    suspect = np.zeros(actual.size, dtype=bool)
+    suspect[[5, 400]] = True  # left out of the book as of every other metric
+    table = table_from(
+        actual.ravel(),
+        {"m": skilled.ravel(), "naive": np.zeros(actual.size)},
+        close=np.full(actual.size, 25.0),
+        tickers=[f"T{i:02d}" for i in range(n_names)],
+        n_dates=n_dates,
+        suspect=suspect,
+        signals={"reversal": -actual.ravel()},  # a factor that reads the outcome: it loses
+    )
+    metrics = score_predictions(table, ["m", "naive"], horizon=1)
+    clean = table.filter(~pl.col("suspect_outcome"))
+    expected = long_short_book(
+        dates=clean["date"].to_numpy(),
+        tickers=clean["ticker"],
+        forecast=clean["m_log_return"].to_numpy(),
+        actual_return=clean["actual_log_return"].to_numpy(),
+    )
+    assert metrics["m"]["long_short_sharpe"] == pytest.approx(expected.sharpe)
+    assert metrics["m"]["long_short_sharpe_net"] == pytest.approx(expected.sharpe_net)
+    assert metrics["m"]["long_short_turnover"] == pytest.approx(expected.mean_turnover)
+    assert metrics["m"]["long_short_sharpe"] > metrics["m"]["long_short_sharpe_net"] > 3
+    assert "long_short_sharpe" not in metrics["naive"]  # a zero forecast ranks nothing
+    assert metrics["reversal"]["long_short_sharpe"] < -10
+    for name in FACTORS:
+        assert {"long_short_sharpe", "long_short_sharpe_net", "long_short_turnover"} <= set(
+            metrics[name]
+        )
+    shown = metrics_rows(metrics)[0]
+    assert list(shown).index("long_short_sharpe") > list(shown).index("rank_icir")
+    assert "long_short_sharpe_net" in HEADLINE_METRICS
+
+
+def test_a_single_series_has_no_long_short_book():
+    rng = np.random.default_rng(8)
+    actual = rng.normal(0, 0.01, 80)
+    table = table_from(actual, {"m": actual}, close=np.full(80, 5.0), tickers=["X"], n_dates=80)
+    assert "long_short_sharpe" not in score_predictions(table, ["m"], horizon=1)["m"]
+
+
+def test_the_caption_names_every_factor_and_the_long_short_book():
+    assert set(FACTOR_NOTES) == set(FACTORS)  # every factor is described
+    caption = table_caption(True)
+    assert all(f"{name} ({note})" in caption for name, note in FACTOR_NOTES.items())
+    assert "long the top 10%" in caption and "5 bps per unit of turnover" in caption
+    assert "long-short" not in table_caption(False)
+
+
+def test_low_volatility_is_minus_the_20_day_spread_of_past_returns_and_factors_look_back():
+    from deepfin.data.features import FACTOR_HISTORY, add_factors
+
+    rng = np.random.default_rng(9)
+    close = 20 * np.exp(np.cumsum(rng.normal(0, 0.02, 60)))
+    frame = pl.DataFrame({"ticker": ["A"] * 60, "close": close})
+    signal = add_factors(frame)["low_volatility_20_signal"]
+    returns = np.diff(np.log(close))
+    hand = [-returns[t - 20 : t].std(ddof=1) for t in range(20, 60)]  # a calm stock ranks high
+    np.testing.assert_allclose(signal.slice(20).to_numpy(), hand, rtol=1e-10)
+    assert signal.head(20).null_count() == 20  # 21 closes: this one and the 20 before it
+    # every factor is defined once FACTOR_HISTORY earlier closes exist, and reads no later one
+    changed = frame.with_columns(pl.Series("close", np.r_[close[:40], close[40:] * 1.5]))
+    for name in FACTORS:
+        before = add_factors(frame)[f"{name}_signal"]
+        assert before.slice(FACTOR_HISTORY).null_count() == 0, name
+        assert before.head(40).equals(add_factors(changed)[f"{name}_signal"].head(40)), name

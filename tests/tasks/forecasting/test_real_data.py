@@ -10,7 +10,8 @@ import pytest
 from deepfin.config import load_config
 from deepfin.data.features import add_target, jump_report
 from deepfin.data.io import read_prices
-from deepfin.tasks.forecasting.pipeline import run_compare
+from deepfin.tasks.forecasting.compare import run_compare
+from deepfin.tasks.forecasting.evaluation import REFERENCES
 
 pytestmark = pytest.mark.data
 
@@ -45,11 +46,14 @@ def test_compare_on_a_panel_subset_reports_every_model(sp500_panel_path, tmp_pat
         },
     )
     board = run_compare(config, models=models, run_dir=tmp_path)
-    # the models, then the references: always-up's hit rate and the one-line factors
-    assert board["model"].to_list()[: len(models)] == sorted(
-        models, key=lambda name: board.filter(pl.col("model") == name)["return_rmse"][0]
-    )
-    assert board["model"].to_list()[len(models) :] == ["always_up", "reversal", "momentum_20"]
+    # the models best first by Rank IC (a panel ranks), the naive one without a ranking last;
+    # then the references: always-up's hit rate and the one-line factors
+    ranked = [name for name in models if name != "naive"]
+    assert board["model"].to_list()[: len(models)] == [
+        *sorted(ranked, key=lambda name: -board.filter(pl.col("model") == name)["rank_ic_mean"][0]),
+        "naive",
+    ]
+    assert board["model"].to_list()[len(models) :] == list(REFERENCES)
     fitted = board.filter(pl.col("model").is_in(models))
     for column in ("return_rmse", "return_mae", "price_rmse", "r2_oos"):
         assert fitted[column].is_finite().all(), column

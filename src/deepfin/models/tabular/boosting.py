@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,23 +52,6 @@ class LightGBMScorer:
         self.config = config
         self.booster_: lgb.Booster | None = None
 
-    def _params(self, seed: int) -> dict[str, Any]:
-        cfg = asdict(self.config)
-        return {
-            "objective": "binary",
-            "learning_rate": cfg["learning_rate"],
-            "num_leaves": cfg["num_leaves"],
-            "min_child_samples": cfg["min_child_samples"],
-            "feature_fraction": cfg["feature_fraction"],
-            "bagging_fraction": cfg["bagging_fraction"],
-            "bagging_freq": 1,
-            "lambda_l2": cfg["l2"],
-            "seed": seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbose": -1,
-        }
-
     def fit(
         self,
         x: np.ndarray,
@@ -79,24 +62,19 @@ class LightGBMScorer:
         seed: int = 0,
     ) -> LightGBMScorer:
         """Grow trees on (N, F) features and 0/1 labels; validation rows stop the growth."""
-        import lightgbm as lgb
-
         if x.shape[1] != self.config.n_features:
             raise DataError(
                 f"lightgbm: got {x.shape[1]} features, built for {self.config.n_features}"
             )
-        train_set = lgb.Dataset(x, label=y, free_raw_data=True)
-        callbacks: list[Any] = []
-        valid_sets = []
-        if x_val is not None and y_val is not None:
-            valid_sets = [lgb.Dataset(x_val, label=y_val, reference=train_set)]
-            callbacks = [lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)]
-        self.booster_ = lgb.train(
-            self._params(seed),
-            train_set,
-            num_boost_round=self.config.n_estimators,
-            valid_sets=valid_sets,
-            callbacks=callbacks,
+        cfg = self.config
+        self.booster_ = grow_trees(
+            tree_params("binary", cfg, seed),
+            x,
+            y,
+            x_val,
+            y_val,
+            rounds=cfg.n_estimators,
+            patience=cfg.early_stopping_rounds,
         )
         return self
 
@@ -130,3 +108,45 @@ class LightGBMScorer:
         scorer = cls(config)
         scorer.booster_ = lgb.Booster(model_str=text)
         return scorer
+
+
+def tree_params(objective: str, config: Any, seed: int) -> dict[str, Any]:
+    """LightGBM's parameters from a tree config's fields: deterministic, quiet."""
+    return {
+        "objective": objective,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_child_samples": config.min_child_samples,
+        "feature_fraction": config.feature_fraction,
+        "bagging_fraction": config.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": config.l2,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    }
+
+
+def grow_trees(
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    *,
+    rounds: int,
+    patience: int,
+) -> lgb.Booster:
+    """Up to `rounds` trees; with validation rows, stopped after `patience` rounds without gain."""
+    import lightgbm as lgb
+
+    train_set = lgb.Dataset(x, label=y, free_raw_data=True)
+    valid_sets: list[lgb.Dataset] = []
+    callbacks: list[Any] = []
+    if x_val is not None and y_val is not None and len(y_val):
+        valid_sets = [lgb.Dataset(x_val, label=y_val, reference=train_set)]
+        callbacks = [lgb.early_stopping(patience, verbose=False)]
+    return lgb.train(
+        params, train_set, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks
+    )

@@ -16,7 +16,7 @@ from deepfin.data.tabular.splits import LoanSplit, split_loans, stratified_folds
 from deepfin.errors import RunFolderError
 from deepfin.models import MODELS, build_tabular_model, model_config
 from deepfin.models.tabular.boosting import LightGBMScorer
-from deepfin.runs.booster import check_booster_text
+from deepfin.runs.booster import BOOSTER, read_booster_text
 from deepfin.runs.files import (
     CONFIG,
     PREPROCESS,
@@ -24,7 +24,6 @@ from deepfin.runs.files import (
     RunFiles,
     open_run,
     read_weights,
-    required_artifact,
     write_json,
     write_run,
 )
@@ -37,7 +36,6 @@ from deepfin.training.privacy import PrivacyConfig
 
 log = logging.getLogger(__name__)
 
-BOOSTER = "model.lgb.txt"  # LightGBM's own text format: readable, and loading runs no code
 CROSS_VALIDATION = "cross_validation.json"
 
 
@@ -152,13 +150,7 @@ def _load_model(
     if MODELS[name].fit == "trees":
         booster = build_tabular_model(name, n_features=n_features, params=params)
         assert isinstance(booster, LightGBMScorer)
-        path = run_dir / BOOSTER
-        try:
-            text = required_artifact(run_dir, BOOSTER, files.hashes).decode("utf-8")
-        except UnicodeDecodeError:
-            raise RunFolderError(f"{path} is not text; re-run or restore it") from None
-        # LightGBM's C++ parser trusts its input: a truncated or crafted file can crash it
-        check_booster_text(text, n_features=n_features, path=path)
+        text = read_booster_text(run_dir, files.hashes, n_features=n_features)
         return LightGBMScorer.from_text(booster.config, text)
 
     def build() -> nn.Module:

@@ -24,6 +24,7 @@ from deepfin.tasks.forecasting.evaluation import prediction_table, score_predict
 from deepfin.tasks.forecasting.fitting import (
     fit_linear_baseline,
     fit_network,
+    fit_return_maps,
     rank_ic_score,
     suspect_hint,
 )
@@ -57,6 +58,9 @@ class Forecaster(Estimator):
         loss: str = "mse",
         model_params: dict[str, Any] | None = None,
         max_abs_log_return: float = 0.4,
+        label_norm: str = "none",
+        cross_section_norm: str = "none",
+        date_batches: bool = False,
         training: TrainingConfig | None = None,
     ) -> None:
         self.config = ForecastConfig(
@@ -70,6 +74,9 @@ class Forecaster(Estimator):
             loss=loss,
             model_params=dict(model_params or {}),
             max_abs_log_return=max_abs_log_return,
+            label_norm=label_norm,
+            cross_section_norm=cross_section_norm,
+            date_batches=date_batches,
         )
         self.training = training or TrainingConfig()
         self.model_: nn.Module | None = None
@@ -79,6 +86,8 @@ class Forecaster(Estimator):
         self.predictions_: pl.DataFrame | None = None
         # per part: the forecast origins that were trained on, validated on or scored
         self.scored_: dict[str, str] = {}
+        # per model ("model", "linear"): (intercept, slope) from scores to returns
+        self.return_maps_: dict[str, tuple[float, float]] = {}
 
     @classmethod
     def from_config(cls, config: ForecastConfig, training: TrainingConfig) -> Forecaster:
@@ -179,7 +188,7 @@ class Forecaster(Estimator):
         self.linear_ = fit_linear_baseline(train_data, val_data, lookback=cfg.lookback)
         if cfg.model == "linear":  # the baseline just fitted is the model
             self.model_ = self.linear_
-            return self
+            return self._calibrate(rows, train_ends, val_rows, val_ends)
         # on a panel the kept epoch is the one whose forecasts rank the validation dates best
         score = None
         if val_data is not None and val_rows is not None and cfg.target == "log_return":
@@ -195,7 +204,30 @@ class Forecaster(Estimator):
             resume=resume,
             warm_start=warm_start,
             val_score=score,
+            stamps=(rows.stamps[train_ends], val_rows.stamps[val_ends] if val_rows else None),
         )
+        return self._calibrate(rows, train_ends, val_rows, val_ends)
+
+    def _calibrate(
+        self,
+        rows: PriceRows,
+        train_ends: np.ndarray,
+        val_rows: PriceRows | None,
+        val_ends: np.ndarray,
+    ) -> Forecaster:
+        """Trained on normalised labels, the models' scores are mapped to returns (validation
+        rows, or the latest training rows without them)."""
+        self.return_maps_ = {}
+        if self.config.label_norm != "none":
+            assert self.model_ is not None and self.linear_ is not None
+            on_val = val_rows is not None and len(val_ends)
+            self.return_maps_ = fit_return_maps(
+                {"model": self.model_, "linear": self.linear_},
+                val_rows if on_val and val_rows is not None else rows,
+                val_ends if on_val else train_ends,
+                self.target_scaler_,
+                lookback=self.config.lookback,
+            )
         return self
 
     @property
@@ -229,6 +261,9 @@ class Forecaster(Estimator):
             return np.zeros(len(ends))
         scaled = predict_batches(model, rows.windows(ends, lookback=cfg.lookback)).numpy()
         raw = self.target_scaler_.inverse_transform(scaled, rows.codes(ends), rows.tickers)[:, 0]
+        mapped = self.return_maps_.get("model" if model is self.model_ else "linear")
+        if mapped is not None:  # a score of normalised labels, as a return
+            raw = mapped[0] + mapped[1] * raw
         if cfg.target == "price":  # a price level forecast, as a return from the last close
             raw = np.log(np.maximum(raw, 1e-12) / rows.close[ends])
         check_forecasts(raw, model)
@@ -240,7 +275,7 @@ class Forecaster(Estimator):
         `read`: how to read `source` (columns, layout, ffill_limit; Parquet is streamed).
         """
         self.check_is_fitted()
-        rows = self.collect(source, **read)
+        rows = collect_for(self.config, source, labels=False, **read)
         rows.scale(self.feature_scaler_, self.target_scaler_)
         everything = np.ones(rows.n_rows, dtype=bool)
         ends = rows.window_ends(everything, lookback=self.config.lookback)
@@ -272,8 +307,8 @@ class Forecaster(Estimator):
         if isinstance(test, Panel):
             check_panel(test, self.config)
             rows, ends = test.rows, test.ends[TEST]
-        else:
-            rows = self.collect(test)
+        else:  # the actual returns come from the closes: the labels need no normalising
+            rows = collect_for(self.config, test, labels=False)
             rows.scale(self.feature_scaler_, self.target_scaler_)
             made = rows.known & rows.made_between(origins)
             ends = rows.window_ends(made, lookback=self.config.lookback)

@@ -14,6 +14,7 @@ import polars as pl
 
 from deepfin.data.features import FACTORS
 from deepfin.errors import DataError
+from deepfin.metrics.portfolio import long_short_book
 from deepfin.metrics.ranking import panel_ic_metrics
 from deepfin.metrics.regression import (
     checked_series,
@@ -28,6 +29,7 @@ from deepfin.metrics.significance import diebold_mariano, panel_diebold_mariano
 log = logging.getLogger(__name__)
 
 MIN_PANEL_NAMES = 5  # tickers below which a cross-sectional IC means nothing
+COST_BPS = 5.0  # per unit of turnover: the net long-short Sharpe pays it
 # rows that are references, not fitted models: a hit rate to beat, and one-line factors
 ALWAYS_UP = "always_up"
 REFERENCES = (ALWAYS_UP, *FACTORS)
@@ -44,10 +46,18 @@ HEADLINE_METRICS = (
     "rank_ic_mean",
     "rank_ic_t_stat",
     "rank_icir",
+    "long_short_sharpe",
+    "long_short_sharpe_net",
     "price_rmse",
     "price_mae",
     "price_mape",
 )
+# what each one-line factor is, for captions; a test holds the keys to FACTORS
+FACTOR_NOTES = {
+    "reversal": "minus the last return",
+    "momentum_20": "the 20-day return",
+    "low_volatility_20": "minus the 20-day volatility of daily returns",
+}
 
 
 def table_caption(panel: bool, *, several_tickers: bool | None = None) -> str:
@@ -71,11 +81,16 @@ def table_caption(panel: bool, *, several_tickers: bool | None = None) -> str:
         "always_up is the hit rate of forecasting a rise every day",
     ]
     if panel:
-        parts.insert(1, "IC and Rank IC are daily cross-sectional correlations averaged over dates")
-        parts.append(
-            "reversal (minus the last return) and momentum_20 (the 20-day return) are one-line "
-            "factors scored on the same rows"
-        )
+        parts[1:1] = [
+            "IC and Rank IC are daily cross-sectional correlations averaged over dates",
+            "the long-short Sharpe is the annualised Sharpe ratio of a book long the top 10% of "
+            "tickers by forecast and short the bottom 10%, equal-weight, rebalanced daily (every "
+            "h-th date at horizon h) on simple returns, before and after (net) "
+            f"{COST_BPS:g} bps per unit of turnover; long_short_turnover is the book's mean sum "
+            "of |weight change| per rebalance",
+        ]
+        factors = [f"{name} ({FACTOR_NOTES.get(name, 'a one-line factor')})" for name in FACTORS]
+        parts.append(", ".join(factors) + " are one-line factors scored on the same rows")
     return "; ".join(parts) + "."
 
 
@@ -126,9 +141,8 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
     # dates as their day numbers: they group the cross-sections at half the memory
     actual_return, actual_price = column("actual_log_return"), column("actual_price")
     dates = table["date"].to_physical().to_numpy()[keep]
-    n_tickers = (
-        table["ticker"].filter(~suspect).n_unique() if n_excluded else table["ticker"].n_unique()
-    )
+    tickers = table["ticker"].filter(~suspect) if n_excluded else table["ticker"]
+    n_tickers = tickers.n_unique()
     panel = n_tickers >= MIN_PANEL_NAMES
     common = {
         "n": float(len(actual_return)),
@@ -149,6 +163,7 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
             row |= {"directional_accuracy": None, "dm_statistic": None, "dm_p_value": None}
         elif panel:
             row |= _ic_metrics(dates, actual_return, forecast_return, name, horizon)
+            row |= long_short_metrics(dates, tickers, actual_return, forecast_return, horizon)
         metrics[name] = row | common
     moved = actual_return != 0
     up_share = float((actual_return[moved] > 0).mean()) if moved.any() else None
@@ -156,12 +171,14 @@ def score_predictions(table: pl.DataFrame, models: list[str], *, horizon: int) -
     if panel:
         for name in FACTORS:
             signal = column(f"{name}_signal")
-            known = np.isfinite(signal)
+            known = np.isfinite(signal)  # a factor's first rows lack the history it reads
             if known.sum() < 2:
                 continue
+            on, actual, signal = dates[known], actual_return[known], signal[known]
             metrics[name] = {
-                "directional_accuracy": directional_accuracy(actual_return[known], signal[known]),
-                **_ic_metrics(dates[known], actual_return[known], signal[known], name, horizon),
+                "directional_accuracy": directional_accuracy(actual, signal),
+                **_ic_metrics(on, actual, signal, name, horizon),
+                **long_short_metrics(on, tickers.filter(pl.Series(known)), actual, signal, horizon),
             } | common
     return metrics
 
@@ -219,6 +236,30 @@ def _ic_metrics(
         # too few dates with enough names: the other metrics still stand
         log.warning("%s: no IC reported (%s)", name, error)
         return {}
+
+
+def long_short_metrics(
+    dates: np.ndarray,
+    tickers: pl.Series,
+    actual_return: np.ndarray,
+    signal: np.ndarray,
+    horizon: int,
+) -> dict[str, float | None]:
+    """Sharpe before and after costs, and mean turnover, of the decile long-short book."""
+    book = long_short_book(
+        dates=dates,
+        tickers=tickers,
+        forecast=signal,
+        actual_return=actual_return,
+        horizon=horizon,
+        cost_bps=COST_BPS,
+        min_names=MIN_PANEL_NAMES,
+    )
+    return {
+        "long_short_sharpe": book.sharpe,
+        "long_short_sharpe_net": book.sharpe_net,
+        "long_short_turnover": book.mean_turnover,
+    }
 
 
 def excluded_note(metrics: dict[str, dict[str, Any]]) -> str | None:

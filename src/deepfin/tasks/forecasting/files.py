@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from deepfin.config import ForecastConfig
 from deepfin.data.scaling import Scaler
 from deepfin.errors import RunFolderError
 from deepfin.models import DATA_SIZES, build_model, model_config
+from deepfin.models.forecasting.gbdt import GBDTForecaster
 from deepfin.models.forecasting.linear import LinearForecaster
+from deepfin.runs.booster import BOOSTER, read_booster_text
 from deepfin.runs.files import CONFIG, RunFiles, open_run, read_weights, write_run
 from deepfin.runs.weights import Weights
 from deepfin.tasks.forecasting.estimator import Forecaster
@@ -36,12 +39,15 @@ def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
             "target": forecaster.config.target,
             "feature_scaler": forecaster.feature_scaler_.to_dict(),
             "target_scaler": forecaster.target_scaler_.to_dict(),
+            "return_maps": {k: list(v) for k, v in forecaster.return_maps_.items()},
         },
         tensors=tensors,
         history=forecaster.history_,
         metrics=forecaster.metrics_,
         predictions=forecaster.predictions_,
     )
+    if isinstance(forecaster.model_, GBDTForecaster):
+        files.texts = {BOOSTER: forecaster.model_.to_text()}
     return write_run(run_dir, "forecast", files)
 
 
@@ -57,12 +63,17 @@ def _forecaster(run_dir: Path, files: RunFiles) -> Forecaster:
     forecaster = Forecaster.from_config(config, TrainingConfig(**saved["training"]))
     weights = read_weights(run_dir, files.hashes)
     forecaster.model_ = _rebuild(weights, "model", config.model, saved["model_config"])
+    if isinstance(forecaster.model_, GBDTForecaster):
+        trees = forecaster.model_
+        inputs = trees.config.lags * trees.config.n_features
+        trees.load_text(read_booster_text(run_dir, files.hashes, n_features=inputs))
     linear = _rebuild(weights, "linear", "linear", saved["linear_config"])
     assert isinstance(linear, LinearForecaster)
     forecaster.linear_ = linear
     _check_agrees(run_dir, config, saved, files.preprocess)
     forecaster.feature_scaler_ = Scaler.from_dict(files.preprocess["feature_scaler"])
     forecaster.target_scaler_ = Scaler.from_dict(files.preprocess["target_scaler"])
+    forecaster.return_maps_ = _return_maps(run_dir, config, files.preprocess)
     forecaster.history_ = files.history
     forecaster.metrics_ = files.metrics
     return forecaster
@@ -95,3 +106,26 @@ def _check_agrees(
             f"its scalers were fitted on ({', '.join(preprocess['features'])}); re-run or "
             "restore the run folder"
         )
+
+
+def _return_maps(
+    run_dir: Path, config: ForecastConfig, preprocess: dict[str, Any]
+) -> dict[str, tuple[float, float]]:
+    """The score-to-return maps of a run trained on normalised labels, checked."""
+    saved = preprocess.get("return_maps", {})
+    wanted = {"model", "linear"} if config.label_norm != "none" else set()
+    good = isinstance(saved, dict) and set(saved) == wanted
+    maps = {}
+    for name, pair in saved.items() if good else ():
+        numbers = isinstance(pair, list) and len(pair) == 2
+        if not numbers or not all(isinstance(v, int | float) and math.isfinite(v) for v in pair):
+            good = False
+            break
+        maps[name] = (float(pair[0]), float(pair[1]))
+    if not good:
+        raise RunFolderError(
+            f"the return_maps of {run_dir / 'preprocess.json'} do not fit label_norm="
+            f"{config.label_norm} (expected finite (intercept, slope) pairs for "
+            f"{sorted(wanted) or 'no model'}); re-run or restore the run folder"
+        )
+    return maps

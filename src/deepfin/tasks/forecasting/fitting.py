@@ -15,12 +15,14 @@ from torch import nn
 from deepfin.config import ForecastConfig
 from deepfin.data.rows import PriceRows
 from deepfin.data.scaling import Scaler
-from deepfin.data.windows import WindowDataset
+from deepfin.data.windows import DatedWindows, WindowDataset
 from deepfin.errors import DataError
 from deepfin.metrics.ranking import panel_ic_metrics
 from deepfin.models import MODELS, build_model
+from deepfin.models.forecasting.gbdt import GBDTForecaster
 from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.tasks.forecasting.evaluation import MIN_PANEL_NAMES
+from deepfin.tasks.forecasting.losses import loss_function
 from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model, predict_batches
 
 log = logging.getLogger(__name__)
@@ -75,12 +77,14 @@ def fit_network(
     checkpoint_dir: Path | None,
     resume: bool,
     warm_start: nn.Module | None,
-    val_score: Callable[[nn.Module], float] | None = None,
+    val_score: Callable[[torch.Tensor], float] | None = None,
+    stamps: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> tuple[nn.Module, History]:
     """Build `config.model` and fit it (by gradient descent where it has weights to learn).
 
     `val_score`: a validation score to maximise that chooses the kept epoch (see
-    `rank_ic_score`); without it, the validation loss does.
+    `rank_ic_score`); without it, the validation loss does. `stamps`: the date of each
+    training and validation window, which date batches group by.
     """
     # seeded before building so the initial weights are reproducible too
     torch.manual_seed(training.seed)
@@ -94,13 +98,24 @@ def fit_network(
     if warm_start is not None:
         model.load_state_dict(warm_start.state_dict())
     history = History()
-    if MODELS[config.model].fit == "gradient":
-        loss_fn = nn.HuberLoss() if config.loss == "huber" else nn.MSELoss()
+    if isinstance(model, GBDTForecaster):
+        x, y = _tree_rows(model, train)
+        x_val, y_val = _tree_rows(model, val) if val is not None else (None, None)
+        model.fit(x, y, x_val=x_val, y_val=y_val, seed=training.seed)
+        rounds = model.booster_.best_iteration if model.booster_ is not None else 0
+        log.info("gbdt: %d trees kept", rounds or model.config.n_estimators)
+    elif MODELS[config.model].fit == "gradient":
+        if config.date_batches:
+            if stamps is None:
+                raise ValueError("date batches need the date of each window")
+            train = DatedWindows.of(train, torch.from_numpy(stamps[0]))
+            if val is not None and stamps[1] is not None:
+                val = DatedWindows.of(val, torch.from_numpy(stamps[1]))
         history = fit_model(
             model,
             train,
             val,
-            loss_fn=loss_fn,
+            loss_fn=loss_function(config.loss),
             config=training,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
@@ -117,8 +132,8 @@ def rank_ic_score(
     target_scaler: Scaler,
     *,
     horizon: int,
-) -> Callable[[nn.Module], float] | None:
-    """The mean per-date Rank IC of a model's return forecasts on the validation windows.
+) -> Callable[[torch.Tensor], float] | None:
+    """The mean per-date Rank IC of a model's outputs (M, 1) on the validation windows.
 
     On a panel this is what a forecast is for, and it keeps learning where the validation MSE
     of raw returns is flat from the first epoch. None (choose on the loss) when too few dates
@@ -139,10 +154,11 @@ def rank_ic_score(
             MIN_IC_DATES,
         )
         return None
-    actual = target_scaler.inverse_transform(rows.targets[ends], codes, rows.tickers)[:, 0]
+    # raw returns from the closes: the labels may be normalised per date
+    actual = realised_returns(rows, ends)
 
-    def score(model: nn.Module) -> float:
-        scaled = predict_batches(model, val).numpy()
+    def score(outputs: torch.Tensor) -> float:
+        scaled = outputs.numpy()
         forecast = target_scaler.inverse_transform(scaled, codes, rows.tickers)[:, 0]
         try:
             metrics = panel_ic_metrics(
@@ -153,6 +169,75 @@ def rank_ic_score(
         return float(metrics["rank_ic_mean"])
 
     return score
+
+
+def realised_returns(rows: PriceRows, ends: np.ndarray) -> np.ndarray:
+    """The log return from each window end to `horizon` rows later (outcomes that are known)."""
+    ends = ends.astype(np.int64)
+    return np.log(rows.close[ends + rows.horizon] / rows.close[ends])
+
+
+def return_map(scores: np.ndarray, rows: PriceRows, ends: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) that turn a model's per-date scores into return forecasts.
+
+    A model trained on normalised labels forecasts a rank, not a return; the slope of the
+    realised returns on the scores within each date (least squares, on rows the model was not
+    trained on) gives the size of the return a score is worth, the intercept the mean return.
+    A slope that is not positive means the scores carry no return: it is floored at a
+    negligible positive value, so the ranking is still scored but the forecast is the drift.
+    """
+    actual = realised_returns(rows, ends)
+    dates = rows.stamps[ends]
+    _, group = np.unique(dates, return_inverse=True)
+    counts = np.bincount(group).astype(float)
+
+    def centred(values: np.ndarray) -> np.ndarray:
+        return values - (np.bincount(group, weights=values) / counts)[group]
+
+    score_c, actual_c = centred(scores.astype(float)), centred(actual)
+    spread = float((score_c**2).sum())
+    slope = float((score_c * actual_c).sum()) / spread if spread > 0 else 0.0
+    floor = 1e-6 * float(actual.std()) / max(float(scores.std()), 1e-12)
+    if slope <= floor:
+        log.warning(
+            "the model's scores do not rise with the returns of the calibration dates: its "
+            "return forecasts are the mean return (its ranking is still scored)"
+        )
+        slope = floor
+    return float(actual.mean() - slope * scores.mean()), slope
+
+
+def fit_return_maps(
+    models: dict[str, nn.Module],
+    rows: PriceRows,
+    ends: np.ndarray,
+    target_scaler: Scaler,
+    *,
+    lookback: int,
+    max_windows: int = 200_000,
+) -> dict[str, tuple[float, float]]:
+    """Each model's `return_map` on the windows at `ends`: those of the latest whole dates,
+    up to `max_windows` of them."""
+    dates, per_date = np.unique(rows.stamps[ends], return_counts=True)
+    latest = np.cumsum(per_date[::-1]) <= max_windows
+    first = dates[::-1][max(int(latest.sum()) - 1, 0)]
+    ends = ends[rows.stamps[ends] >= first]
+    windows = rows.windows(ends, lookback=lookback)
+    maps = {}
+    for name, model in models.items():
+        scaled = predict_batches(model, windows).numpy()
+        scores = target_scaler.inverse_transform(scaled, rows.codes(ends), rows.tickers)[:, 0]
+        maps[name] = return_map(scores, rows, ends)
+    return maps
+
+
+def _tree_rows(model: GBDTForecaster, data: WindowDataset) -> tuple[np.ndarray, np.ndarray]:
+    """The trees' inputs (N, lags * F) and targets (N,) of every window, a chunk at a time."""
+    inputs, targets = [], []
+    for window, target in _chunks(data, size=65_536):
+        inputs.append(model.rows(window))
+        targets.append(target[:, 0].numpy())
+    return np.concatenate(inputs), np.concatenate(targets)
 
 
 def _chunks(data: WindowDataset, size: int = 8192) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,6 @@ from deepfin.data.samples import load_prices
 from deepfin.runs.files import CONFIG, run_header, write_frame, write_json
 from deepfin.runs.lock import run_lock
 from deepfin.tasks.forecasting.estimator import Forecaster
-from deepfin.tasks.forecasting.evaluation import (
-    HEADLINE_METRICS,
-    REFERENCES,
-    primary_rmse,
-)
 from deepfin.tasks.forecasting.preprocess import check_suspects
 from deepfin.tasks.forecasting.resume import check_resumed_settings, check_run_dir
 from deepfin.tasks.forecasting.walk_forward import walk_forward
@@ -151,64 +145,6 @@ def _run_forecast(
             {**config.to_dict(), "split": split, "scored": forecaster.scored_},
         )
     return forecaster
-
-
-def run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
-    """Fit every model on one split; one leaderboard row per model, saved as CSV and JSON."""
-    with run_lock(run_dir):
-        return _run_compare(config, models=models, run_dir=run_dir)
-
-
-def _run_compare(config: RunConfig, *, models: list[str], run_dir: Path) -> pl.DataFrame:
-    check_run_dir(run_dir, resume=False)
-    config, panel = prepare_run(config)
-    rows: list[dict[str, Any]] = []
-    references: dict[str, dict[str, Any]] = {}
-    baselines: dict[str, dict[str, Any]] = {}
-    scored: dict[str, str] = {}
-    for name in models:
-        model_config = config.forecast.for_model(name)
-        model_run = dataclasses.replace(config, forecast=model_config)
-        began = time.perf_counter()
-        forecaster = run_forecast(model_run, run_dir=run_dir / name, panel=panel)
-        assert forecaster.metrics_ is not None
-        metrics = forecaster.metrics_[name]
-        # every model sees the same test rows, so the reference rows are the same in each run
-        references = {r: forecaster.metrics_[r] for r in REFERENCES if r in forecaster.metrics_}
-        baselines = {b: forecaster.metrics_[b] for b in ("linear", "naive")}
-        scored = forecaster.scored_
-        rows.append(
-            {
-                "model": name,
-                **{column: metrics.get(column) for column in HEADLINE_METRICS},
-                "epochs": len(forecaster.history_.epochs),
-                "seconds": time.perf_counter() - began,
-                **_counts(metrics),
-            }
-        )
-    # every leaderboard shows the baselines, fitted beside each model on the same rows
-    for name in ("linear", "naive"):
-        if name not in models and baselines:
-            rows.append({"model": name, **{c: baselines[name].get(c) for c in HEADLINE_METRICS}})
-            rows[-1] |= {"epochs": None, "seconds": None} | _counts(baselines[name])
-    # judged and ranked on the target: the return error, free of each ticker's price level
-    rows.sort(key=lambda row: (row["return_rmse"] is None, primary_rmse(row) or 0.0))
-    for name, metrics in references.items():
-        rows.append({"model": name, **{c: metrics.get(c) for c in HEADLINE_METRICS}})
-        rows[-1] |= {"epochs": None, "seconds": None} | _counts(metrics)
-    board = pl.DataFrame(rows, infer_schema_length=None)
-    write_frame(run_dir / "leaderboard.csv", board)
-    write_json(run_dir / CONFIG, {**run_header("compare"), **config.to_dict(), "models": models})
-    write_json(
-        run_dir / "leaderboard.json",
-        {"split": panel.describe(), "scored": scored, "rows": board.to_dicts()},
-    )
-    return board
-
-
-def _counts(metrics: dict[str, Any]) -> dict[str, Any]:
-    """How many forecasts were scored, on how many tickers, and how many were left out."""
-    return {key: metrics.get(key) for key in ("n", "n_tickers", "n_excluded")}
 
 
 def run_backtest(

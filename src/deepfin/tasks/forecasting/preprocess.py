@@ -13,6 +13,7 @@ from torch import nn
 
 from deepfin.config import ForecastConfig
 from deepfin.data.chunks import collect_rows
+from deepfin.data.cross_section import normalise_by_date
 from deepfin.data.features import feature_warmup
 from deepfin.data.io import PriceSource
 from deepfin.data.panel import Panel
@@ -80,9 +81,15 @@ def check_panel(panel: Panel, config: ForecastConfig) -> None:
         )
 
 
-def collect_for(config: ForecastConfig, source: PriceSource | PriceRows, **read: Any) -> PriceRows:
-    """The rows of `source` featurized for `config`; rows collected before are checked, copied."""
+def collect_for(
+    config: ForecastConfig, source: PriceSource | PriceRows, *, labels: bool = True, **read: Any
+) -> PriceRows:
+    """The rows of `source` featurized for `config`; rows collected before are checked, copied.
+
+    `labels`: normalise the labels as the config says (forecasts need only the inputs).
+    """
     cfg = config
+    wanted = (cfg.cross_section_norm, cfg.label_norm if labels else "none")
     if isinstance(source, PriceRows):
         expected = (*cfg.features, "close") if cfg.target == "price" else cfg.features
         if (source.names, source.horizon) != (expected, cfg.horizon):
@@ -90,15 +97,28 @@ def collect_for(config: ForecastConfig, source: PriceSource | PriceRows, **read:
                 f"these rows hold {source.names} at horizon {source.horizon}; the "
                 f"forecaster needs {expected} at horizon {cfg.horizon}"
             )
-        return source.copy()
-    return collect_rows(
-        source,
-        features=cfg.features,
-        horizon=cfg.horizon,
-        target=cfg.target,
-        max_abs_log_return=cfg.max_abs_log_return,
-        **read,
+        done_features, done_labels = source.cross_section
+        if done_features not in ("none", wanted[0]) or done_labels not in ("none", cfg.label_norm):
+            raise ConfigError(
+                f"these rows are normalised per date as {source.cross_section} (features, "
+                f"labels); the forecaster needs {wanted}: collect them with its settings"
+            )
+        rows = source.copy()
+    else:
+        rows = collect_rows(
+            source,
+            features=cfg.features,
+            horizon=cfg.horizon,
+            target=cfg.target,
+            max_abs_log_return=cfg.max_abs_log_return,
+            **read,
+        )
+    # what is not normalised yet (rows of a walk-forward fold were, once, for every fold)
+    features, labels_norm = (
+        norm if done == "none" else "none"
+        for norm, done in zip(wanted, rows.cross_section, strict=True)
     )
+    return normalise_by_date(rows, features=features, labels=labels_norm)
 
 
 def periods(
