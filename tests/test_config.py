@@ -251,3 +251,21 @@ def test_every_example_config_loads(path: Path) -> None:
     # model_params reach build_model only at fit time; catch a misspelt one here
     unknown = set(config.forecast.model_params) - set(hyperparameters(config.forecast.model))
     assert not unknown, f"{path.name}: unknown model_params {sorted(unknown)}"
+
+
+def test_a_factor_set_stands_for_its_factors_after_the_features_before_it():
+    from deepfin.data.factors import FACTOR_SETS
+
+    config = ForecastConfig(features=("log_return", "alpha158"))
+    assert config.features == ("log_return", *FACTOR_SETS["alpha158"])
+    assert len(set(config.features)) == len(config.features)
+
+
+def test_cross_section_settings_are_checked_by_name():
+    with pytest.raises(ConfigError, match="label_norm"):
+        ForecastConfig(label_norm="gauss")
+    with pytest.raises(ConfigError, match="cross_section_norm"):
+        ForecastConfig(cross_section_norm="excess")  # labels only: inputs have no market
+    with pytest.raises(ConfigError, match="target=log_return"):
+        ForecastConfig(target="price", label_norm="rank")
+    assert ForecastConfig(loss="ic").date_batches  # a ranking loss needs whole dates

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfin.data.cross_section import check_norms
+from deepfin.data.factors import expand_factor_sets
 from deepfin.data.features import DEFAULT_FEATURES
 from deepfin.data.io import LAYOUTS
 from deepfin.errors import ConfigError
@@ -70,7 +71,8 @@ class ForecastConfig:
         if self.loss in CROSS_SECTION_LOSSES and not self.date_batches:
             # a ranking loss compares the tickers of one date: the batches must hold them
             object.__setattr__(self, "date_batches", True)
-        object.__setattr__(self, "features", tuple(self.features))
+        # a factor set (alpha158) stands for its factors, in order, after the features before it
+        object.__setattr__(self, "features", expand_factor_sets(tuple(self.features)))
 
     def for_model(self, name: str) -> ForecastConfig:
         """The same settings for model `name`, with the model parameters it takes."""
