@@ -42,6 +42,8 @@ browser:
 bench: $(KERNELS)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/panel_batches.py
+	$(BIN)/python bench/hybrid_ablation.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache
