@@ -269,3 +269,17 @@ def test_cross_section_settings_are_checked_by_name():
     with pytest.raises(ConfigError, match="target=log_return"):
         ForecastConfig(target="price", label_norm="rank")
     assert ForecastConfig(loss="ic").date_batches  # a ranking loss needs whole dates
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        path
+        for path in sorted((Path(__file__).parents[1] / "configs").glob("*.toml"))
+        if "[credit]" not in path.read_text()
+    ],
+    ids=lambda path: path.name,
+)
+def test_every_forecasting_config_of_the_repository_loads(path):
+    config = load_config(path, {})
+    assert config.forecast.model
