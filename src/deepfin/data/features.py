@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 
 import polars as pl
@@ -25,8 +27,10 @@ def _return_volatility(window: int) -> pl.Expr:
     """Sample standard deviation of the last `window` one-day log returns, summed afresh per row."""
     # not rolling_std: its running sums make a value depend, in the last bits, on how much
     # history precedes it, and a test panel must score exactly like the whole panel
-    squares = pl.sum_horizontal(
-        [(_log_return() ** 2).shift(lag) for lag in range(window)], ignore_nulls=False
+    # added one lag after another: an element-wise chain has one order of additions, where
+    # sum_horizontal's order (and so the last bit) varied from run to run
+    squares = functools.reduce(
+        operator.add, [(_log_return() ** 2).shift(lag) for lag in range(window)]
     )
     total = (pl.col("close") / pl.col("close").shift(window)).log()  # the window's returns
     variance = (squares - total**2 / window) / (window - 1)
