@@ -296,3 +296,19 @@ def test_planted_split_is_flagged_and_only_windows_spanning_it_are_marked(horizo
     a = frame.filter(pl.col("ticker") == "A")
     assert not a["jump"].any() and not a["jump_ahead"].any()
     assert frame["jump_ahead"].null_count() == 0
+
+
+def test_factors_a_closes_only_file_cannot_feed_are_counted_and_the_close_set_named():
+    from deepfin.data.factors import FACTOR_SETS
+
+    closes = pl.DataFrame(
+        {"date": [dt.date(2020, 1, d) for d in range(1, 4)], "ticker": "A", "close": [1.0, 2, 3]}
+    )
+    features = FACTOR_SETS["alpha158"]
+    needing = len(features) - len(FACTOR_SETS["alpha158_close"])
+    with pytest.raises(
+        DataError, match=rf"^{needing} feature\(s\) \(kmid, .* and {needing - 8} more"
+    ) as error:
+        add_features(closes, features)
+    assert "alpha158_close" in str(error.value)
+    assert "roc_5" not in str(error.value)  # a close-only factor is not among those named

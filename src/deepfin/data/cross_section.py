@@ -73,11 +73,16 @@ def _normalise_columns(
     ]
     frame = frame.with_columns(masked)
     counts = frame.select(pl.col(name).count().over("date") for name in columns)
+    # a date of too few names has no cross-section: its values sit at the centre, 0, rather
+    # than keep raw numbers on another scale than every other date's
     out = frame.select(
-        pl.when(counts[name] >= MIN_NAMES).then(_normalised(pl.col(name), how)).alias(name)
+        pl.when(counts[name] >= MIN_NAMES)
+        .then(_normalised(pl.col(name), how))
+        .otherwise(pl.when(pl.col(name).is_not_null()).then(0.0))
+        .alias(name)
         for name in columns
     )
-    # a value left out of its date (masked, or too few names) keeps its own number
+    # a value left out of its date (masked: a suspect outcome, a warm-up NaN) keeps its own
     result = out.to_numpy().astype(values.dtype)
     return np.where(np.isfinite(result), result, values)
 
@@ -123,7 +128,9 @@ def normalise_by_date(rows: PriceRows, *, features: str, labels: str) -> PriceRo
     thin = int((per_date < MIN_NAMES).sum())
     if thin:
         log.warning(
-            "%d date(s) have fewer than %d tickers and keep their raw values", thin, MIN_NAMES
+            "%d date(s) have fewer than %d tickers: their normalised values are 0 (the centre)",
+            thin,
+            MIN_NAMES,
         )
     merged = tuple(
         how if how != "none" else part

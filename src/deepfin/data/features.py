@@ -149,9 +149,15 @@ def add_features(frame: pl.DataFrame, features: tuple[str, ...]) -> pl.DataFrame
         raise DataError(f"features are repeated: {list(features)}")
     missing = required_columns(features) - set(frame.columns)
     if missing:
+        needing = [name for name in features if required_columns((name,)) & missing]
+        named = ", ".join(needing[:8]) + (
+            f" and {len(needing) - 8} more" if len(needing) > 8 else ""
+        )
+        factor = any(find_factor(name) is not None for name in needing)
+        closes_only = " (for closes only, the factor set alpha158_close)" if factor else ""
         raise DataError(
-            f"features {list(features)} need column(s) {sorted(missing)}, which the data lacks; "
-            "drop those features or supply the columns"
+            f"{len(needing)} feature(s) ({named}) need column(s) {sorted(missing)}, which the "
+            f"data lacks; drop those features{closes_only} or supply the columns"
         )
     factors = tuple(name for name in features if find_factor(name) is not None)
     windows: dict[str, pl.Expr] = {}

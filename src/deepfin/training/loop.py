@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,10 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from deepfin.data.batches import Batches, Inputs, call_model, slice_inputs, values_per_example
+from deepfin.data.batches import Batches, call_model
 from deepfin.errors import ConfigError, DataError, TrainingError
 from deepfin.training import distributed
+from deepfin.training.batching import batch_count, epoch_batches
 from deepfin.training.checkpoints import CHECKPOINT_STATE, load_checkpoint, save_checkpoint
 from deepfin.training.config import History, TrainingConfig
 from deepfin.training.evaluation import (
@@ -86,9 +87,7 @@ def fit_model(
     # DDP and DP-SGD's optimiser manage the gradients themselves; elsewhere they share one buffer
     own_gradients = own_optimizer and not distributed.is_distributed() and not poisson_sampling
     grads = FlatGradients(model) if own_gradients and FlatGradients.fits(model) else None
-    batches_per_epoch = math.ceil(len(train) / distributed.world_size() / config.batch_size)
-    if _planned(train) is not None:  # batches of whole groups (dates): as many as the plan has
-        batches_per_epoch = len(_plan(train, config.batch_size))
+    batches_per_epoch = batch_count(train, config.batch_size)
     progress = _progress_bar(config.progress and distributed.is_main_process())
     task = progress.add_task("training", total=config.epochs * batches_per_epoch, status="")
     progress.update(task, completed=(run.next_epoch - 1) * batches_per_epoch)
@@ -102,7 +101,9 @@ def fit_model(
                     net, train, optimizer, loss_fn, config, progress, task, poisson_sampling, grads
                 )
                 val_loss, score = (
-                    _validation(model, val, loss_fn, val_score) if val else (train_loss, None)
+                    _validation(model, val, loss_fn, val_score)
+                    if val is not None
+                    else (train_loss, None)
                 )
                 run.record(model, epoch, train_loss, val_loss, time.perf_counter() - began, score)
                 progress.update(task, status=run.status(config.epochs))
@@ -268,15 +269,9 @@ def _train_epoch(
     device = next(model.parameters()).device
     total, count = torch.zeros((), device=device), 0
     penalised = [p for name, p in model.named_parameters() if p.ndim > 1 and "weight" in name]
-    if _planned(train) is not None:
-        plan = _plan(train, config.batch_size)
-        batches = len(plan)
-        source: Iterator[tuple[Inputs, torch.Tensor]] = (train.batch(p) for p in plan)
-    else:
-        # under DDP every rank draws the same permutation and trains on its own share of it
-        order = distributed.shard(torch.randperm(len(train), device=device))
-        batches = math.ceil(len(order) / config.batch_size)
-        source = _batches(train, order, config.batch_size, poisson_sampling)
+    batches, source = epoch_batches(
+        train, config.batch_size, device=device, poisson_sampling=poisson_sampling
+    )
     for index, (inputs, targets) in enumerate(source):
         if config.bf16:
             with torch.autocast(device.type, dtype=torch.bfloat16):
@@ -304,44 +299,6 @@ def _train_epoch(
             progress.update(task, advance=min(50, batches - index))
     total_sum, count_sum = distributed.all_reduce_sum([float(total), count], device)
     return total_sum / count_sum
-
-
-def _planned(train: Batches) -> Callable[[int], list[torch.Tensor]] | None:
-    """The source's own plan of an epoch's batches (whole dates of a panel, say), if it has one."""
-    plan: Callable[[int], list[torch.Tensor]] | None = getattr(train, "batch_positions", None)
-    return plan
-
-
-def _plan(train: Batches, batch_size: int) -> list[torch.Tensor]:
-    """This rank's batches of the source's plan; every rank gets as many (DDP steps together)."""
-    plan = _planned(train)
-    assert plan is not None
-    batches = plan(batch_size)
-    world = distributed.world_size()
-    usable = len(batches) // world * world if len(batches) >= world else len(batches)
-    return batches[distributed.rank() : usable : world]
-
-
-def _batches(
-    train: Batches, order: torch.Tensor, batch_size: int, poisson_sampling: bool
-) -> Iterator[tuple[Inputs, torch.Tensor]]:
-    """(inputs, targets) of each batch, in `order`; examples are gathered many batches at once."""
-    if poisson_sampling:
-        for _ in range(0, len(order), batch_size):
-            # DP-SGD's privacy accounting assumes each row joins each batch independently
-            chosen = torch.rand(len(train), device=order.device) < batch_size / len(train)
-            positions = torch.nonzero(chosen).squeeze(1)
-            if len(positions):  # empty with chance (1 - q)^rows: negligible for our sizes
-                yield train.batch(positions)
-        return
-    # one gather per 64 batches (at most about a million values) instead of one per batch
-    example_values = values_per_example(train.batch(order[:1])[0]) if len(order) else 1
-    per_gather = batch_size * max(1, min(64, 2**20 // (batch_size * example_values)))
-    for first in range(0, len(order), per_gather):
-        inputs, targets = train.batch(order[first : first + per_gather])
-        for start in range(0, len(targets), batch_size):
-            stop = start + batch_size
-            yield slice_inputs(inputs, start, stop), targets[start:stop]
 
 
 def _progress_bar(enabled: bool) -> Progress:

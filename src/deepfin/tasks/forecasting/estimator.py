@@ -215,16 +215,18 @@ class Forecaster(Estimator):
         val_rows: PriceRows | None,
         val_ends: np.ndarray,
     ) -> Forecaster:
-        """Trained on normalised labels, the models' scores are mapped to returns (validation
-        rows, or the latest training rows without them)."""
+        """Trained on normalised labels, the models' scores are mapped to returns."""
         self.return_maps_ = {}
         if self.config.label_norm != "none":
             assert self.model_ is not None and self.linear_ is not None
-            on_val = val_rows is not None and len(val_ends)
+            # on rows the models were not trained on, when there are any
+            on_rows, on_ends = rows, train_ends
+            if val_rows is not None and len(val_ends):
+                on_rows, on_ends = val_rows, val_ends
             self.return_maps_ = fit_return_maps(
                 {"model": self.model_, "linear": self.linear_},
-                val_rows if on_val and val_rows is not None else rows,
-                val_ends if on_val else train_ends,
+                on_rows,
+                on_ends,
                 self.target_scaler_,
                 lookback=self.config.lookback,
             )
