@@ -13,7 +13,7 @@ from deepfin.cli.credit import credit_app
 from deepfin.cli.data import data_app
 from deepfin.cli.doctor import doctor
 from deepfin.cli.forecast import compare, forecast, predict, report_command
-from deepfin.models.kernels.fused_rnn import return_large_buffers_when_freed
+from deepfin.heap import return_large_buffers_when_freed
 
 app = typer.Typer(help="Deep learning for financial data.", no_args_is_help=True)
 

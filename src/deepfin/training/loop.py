@@ -16,6 +16,7 @@ from torch import nn
 
 from deepfin.data.batches import Batches, call_model
 from deepfin.errors import ConfigError, DataError, TrainingError
+from deepfin.heap import keep_freed_buffers
 from deepfin.training import distributed
 from deepfin.training.batching import batch_count, epoch_batches
 from deepfin.training.checkpoints import CHECKPOINT_STATE, load_checkpoint, save_checkpoint
@@ -92,7 +93,7 @@ def fit_model(
     task = progress.add_task("training", total=config.epochs * batches_per_epoch, status="")
     progress.update(task, completed=(run.next_epoch - 1) * batches_per_epoch)
     try:
-        with progress:
+        with progress, keep_freed_buffers():  # a step re-allocates the last step's buffers
             for epoch in range(run.next_epoch, config.epochs + 1):
                 began = time.perf_counter()
                 # a per-epoch seed makes a resumed run identical to an uninterrupted one

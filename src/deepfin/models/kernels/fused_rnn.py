@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import hashlib
 import importlib.util
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "csrc" / "recurrent.cpp"
 # OpenMP: at::parallel_for is a header template, serial unless compiled with it
 CFLAGS = ("-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp", "-Wno-psabi")
-M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES = -3, 1 << 20  # glibc mallopt parameter, and ours
 # DEEPFIN_FUSED_RNN=0 keeps torch's own kernels (to compare, or where no compiler exists)
 ENV_SWITCH = "DEEPFIN_FUSED_RNN"
 
@@ -103,7 +101,6 @@ def extension() -> ModuleType | None:
     """The compiled kernels (built once per machine, then cached), or None where they cannot be."""
     if not switched_on():
         return None
-    return_large_buffers_when_freed()
     name, directory = build_directory()
     built = directory / f"{name}.so"
     # import it directly: torch's loader costs seconds even when cached
@@ -166,26 +163,6 @@ def library_intact(library: Path) -> bool:
     for stale in [library, *library.parent.glob("*.o")]:
         stale.unlink(missing_ok=True)
     return False
-
-
-@functools.cache
-def return_large_buffers_when_freed() -> None:
-    """Keep glibc from holding freed large buffers (kernel workspaces, numpy temporaries).
-
-    glibc raises its mmap threshold to the size of the first large block freed, so the buffers
-    of every later call come from the heap, which fragments: predicting 1 M windows in batches
-    of 256 took RSS from 0.4 to 2.0 GB. A fixed 1 MiB threshold serves them from mmap, returned
-    to the system when freed; training batches of 32 stay below it. MALLOC_MMAP_THRESHOLD_ in
-    the environment takes precedence.
-    """
-    if sys.platform != "linux" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (musl, say): nothing to tune
-        return
-    if hasattr(libc, "mallopt"):
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def _once(ctx: Any) -> None:
