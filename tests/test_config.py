@@ -269,6 +269,8 @@ def test_cross_section_settings_are_checked_by_name():
     with pytest.raises(ConfigError, match="target=log_return"):
         ForecastConfig(target="price", label_norm="rank")
     assert ForecastConfig(loss="ic").date_batches  # a ranking loss needs whole dates
+    with pytest.raises(ConfigError, match="rel_close, rel_open"):
+        ForecastConfig(features=("alpha360",), cross_section_norm="rank")
 
 
 @pytest.mark.parametrize(

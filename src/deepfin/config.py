@@ -12,7 +12,7 @@ from typing import Any
 
 from deepfin.data.cross_section import check_norms
 from deepfin.data.factors import expand_factor_sets
-from deepfin.data.features import DEFAULT_FEATURES
+from deepfin.data.features import DEFAULT_FEATURES, RELATIVE
 from deepfin.data.io import LAYOUTS
 from deepfin.errors import ConfigError
 from deepfin.models import FORECAST_MODELS, checked_params, hyperparameters
@@ -73,6 +73,13 @@ class ForecastConfig:
             object.__setattr__(self, "date_batches", True)
         # a factor set (alpha158) stands for its factors, in order, after the features before it
         object.__setattr__(self, "features", expand_factor_sets(tuple(self.features)))
+        relative = [name for name in self.features if name in RELATIVE]
+        if relative and self.cross_section_norm != "none":
+            raise ConfigError(
+                f"cross_section_norm={self.cross_section_norm} would compare the log price "
+                f"levels of {', '.join(relative)} across tickers, not their windows' ratios; "
+                "set cross_section_norm to none or leave out the rel_* features"
+            )
 
     def for_model(self, name: str) -> ForecastConfig:
         """The same settings for model `name`, with the model parameters it takes."""

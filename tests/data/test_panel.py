@@ -20,6 +20,7 @@ from deepfin.errors import DataError
 from tests.conftest import price_frame
 
 LOOKBACK = 10
+RELATIVE_FEATURES = ("rel_close", "rel_open", "rel_high", "rel_low", "rel_volume", "log_return")
 
 
 @pytest.fixture
@@ -167,10 +168,11 @@ def test_default_features_and_sizes(prices: pl.DataFrame) -> None:
     assert inputs.shape == (4, LOOKBACK, len(DEFAULT_FEATURES)) and targets.shape == (4, 1)
 
 
+@pytest.mark.parametrize("features", [DEFAULT_FEATURES, RELATIVE_FEATURES], ids=["default", "rel"])
 @pytest.mark.parametrize("period", ["embargo", "val", "test"])
 @pytest.mark.parametrize("factor", [0.5, 40.0])
 def test_a_change_after_the_training_end_leaves_training_unchanged(
-    prices: pl.DataFrame, period: str, factor: float
+    prices: pl.DataFrame, period: str, factor: float, features: tuple[str, ...]
 ) -> None:
     split = chronological_split(prices, val_fraction=0.2, test_fraction=0.2, embargo=1)
     assert split.val is not None
@@ -186,7 +188,7 @@ def test_a_change_after_the_training_end_leaves_training_unchanged(
         pl.when(hit).then(pl.col(c) * factor).otherwise(pl.col(c))
         for c in ("open", "high", "low", "close", "volume")
     )
-    before, after = panel_of(prices), panel_of(changed)
+    before, after = panel_of(prices, features=features), panel_of(changed, features=features)
     for name in ("feature_scaler", "target_scaler"):
         assert getattr(before, name).to_dict() == getattr(after, name).to_dict()
     np.testing.assert_array_equal(before.train.ends.numpy(), after.train.ends.numpy())
@@ -196,3 +198,44 @@ def test_a_change_after_the_training_end_leaves_training_unchanged(
     )
     ends = before.train.ends
     assert torch.equal(before.train.batch(torch.arange(len(ends)))[1], after.train.targets[ends])
+
+
+def test_relative_windows_are_log_ratios_to_the_window_s_last_close(prices: pl.DataFrame) -> None:
+    panel = panel_of(prices, features=RELATIVE_FEATURES)
+    positions = torch.arange(0, len(panel.train), 7)
+    inputs = panel.train.inputs(positions).double()
+    scale = torch.from_numpy(panel.feature_scaler.scale_[0])
+    for window, end in zip(inputs, panel.train.ends[positions].tolist(), strict=True):
+        rows = prices[end - LOOKBACK + 1 : end + 1]  # one ticker's rows, as the panel holds them
+        last_close, last_volume = rows["close"][-1], rows["volume"][-1]
+        for column, name in enumerate(("close", "open", "high", "low")):
+            expected = np.log(rows[name].to_numpy() / last_close)
+            np.testing.assert_allclose(window[:, column] * scale[column], expected, atol=2e-5)
+        expected = np.log1p(rows["volume"].to_numpy()) - np.log1p(last_volume)
+        np.testing.assert_allclose(window[:, 4] * scale[4], expected, atol=2e-5)
+    # a window's own close is 1 times itself; the plain feature is scaled as always
+    assert (inputs[:, -1, 0] == 0).all() and not (inputs[:, :, 5] == 0).all()
+    # near unit scale: the spread of a window's log moves, fitted on training rows
+    assert 0.5 < float(inputs[:, :, 0].std()) < 1.5
+
+
+def test_relative_windows_do_not_see_the_price_level_or_a_split(prices: pl.DataFrame) -> None:
+    """Every price of T3 times 7 (as in a reverse split), its volume divided by 7: same windows."""
+    rescaled = prices.with_columns(
+        pl.when(pl.col("ticker") == "T3").then(pl.col(c) * 7).otherwise(pl.col(c))
+        for c in ("open", "high", "low", "close")
+    ).with_columns(
+        pl.when(pl.col("ticker") == "T3").then(pl.col("volume") / 7).otherwise(pl.col("volume"))
+    )
+    before = panel_of(prices, features=RELATIVE_FEATURES[:4])
+    after = panel_of(rescaled, features=RELATIVE_FEATURES[:4])
+    positions = torch.arange(len(before.train))
+    # rows hold float32 log levels: a difference of two is exact to about 1e-7 of the level
+    torch.testing.assert_close(
+        before.train.inputs(positions), after.train.inputs(positions), atol=1e-4, rtol=0
+    )
+
+
+def test_a_relative_feature_without_its_anchor_is_refused(prices: pl.DataFrame) -> None:
+    with pytest.raises(DataError, match="add the feature rel_close"):
+        panel_of(prices, features=("rel_high", "log_return"))

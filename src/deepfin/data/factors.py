@@ -31,6 +31,8 @@ FACTOR_SETS: dict[str, tuple[str, ...]] = {
         if spec.columns == {"close"}
         for window in WINDOWS
     ),
+    # not factors: the window-relative prices and volume of data/features.py (Alpha360's idea)
+    "alpha360": ("rel_close", "rel_open", "rel_high", "rel_low", "rel_volume"),
 }
 FACTOR_HELP = (
     f"an Alpha158 factor: {', '.join(CANDLES)} (no window) or "

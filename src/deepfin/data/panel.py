@@ -157,7 +157,9 @@ def split_panel(
     )
     inside = rows.target_in(part)  # the outcome lies in the origin's part
     train = (part == TRAIN) & inside
-    scalers = rows.fit_scalers(part == TRAIN, train, kind=scaler, per_ticker=per_ticker)
+    scalers = rows.fit_scalers(
+        part == TRAIN, train, kind=scaler, per_ticker=per_ticker, lookback=lookback
+    )
     rows.scale(*scalers)
     labelled, known = rows.labelled & inside, rows.known & inside
     ends = {

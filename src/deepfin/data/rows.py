@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from deepfin.data.features import add_factors
+from deepfin.data.features import add_factors, relative_anchors
 from deepfin.data.scaling import SCALERS, RunningMoments, Scaler
 from deepfin.data.windows import WindowDataset, window_ends
 from deepfin.errors import DataError, RunFolderError
@@ -185,17 +185,48 @@ class PriceRows:
 
     # ---------------------------------------------------------------------- scaling
     def fit_scalers(
-        self, feature_rows: np.ndarray, target_rows: np.ndarray, *, kind: str, per_ticker: bool
+        self,
+        feature_rows: np.ndarray,
+        target_rows: np.ndarray,
+        *,
+        kind: str,
+        per_ticker: bool,
+        lookback: int,
     ) -> tuple[Scaler, Scaler]:
-        """Feature and target scalers fitted on the marked rows (usable and known ones only)."""
+        """Feature and target scalers fitted on the marked rows (usable and known ones only).
+
+        A window-relative column (data/features.py RELATIVE) is not centred; it is divided by
+        the spread of its anchor's log moves within a window of `lookback` rows, so that its
+        windows come out near unit scale whatever the price level.
+        """
         if kind not in SCALERS:
             raise DataError(f"unknown scaler '{kind}'; choose one of {list(SCALERS)}")
         n_features = self.features.shape[1] - int(self.price_input)
-        feature_scaler = self._fit(
-            self.features[:, :n_features], feature_rows & self.usable(), kind, per_ticker
-        )
+        usable = feature_rows & self.usable()
+        feature_scaler = self._fit(self.features[:, :n_features], usable, kind, per_ticker)
+        anchors = relative_anchors(self.names)[:n_features]
+        for column, anchor in enumerate(anchors):
+            if anchor >= 0:
+                feature_scaler.center_[:, column] = 0.0
+                feature_scaler.scale_[:, column] = self._window_spread(anchor, usable, lookback)
         target_scaler = self._fit(self.targets, target_rows & self.labelled, kind, per_ticker)
         return feature_scaler, target_scaler
+
+    def _window_spread(self, column: int, rows: np.ndarray, lookback: int) -> float:
+        """Root mean square of column[t - lag] - column[t] over lags 1..lookback-1 of the
+        marked rows of one ticker (1 where there is none: a window of one row is all zeros)."""
+        values = self.features[:, column].astype(np.float64)
+        codes = self.codes(np.arange(self.n_rows))
+        total, count = 0.0, 0
+        # a handful of lags spanning the window estimate the mean over all of them
+        for lag in sorted({max(1, round(q * (lookback - 1))) for q in (0.25, 0.5, 0.75, 1)}):
+            if lag >= lookback or lag >= self.n_rows:
+                continue
+            pair = rows[lag:] & rows[:-lag] & (codes[lag:] == codes[:-lag])
+            moves = values[lag:][pair] - values[:-lag][pair]
+            total, count = total + float(np.square(moves).sum()), count + len(moves)
+        spread = (total / count) ** 0.5 if count else 0.0
+        return spread if spread > 0 else 1.0
 
     def scale(self, feature_scaler: Scaler, target_scaler: Scaler) -> None:
         """Scale features and targets in place, a group of tickers at a time."""
@@ -258,11 +289,13 @@ class PriceRows:
 
     def windows(self, ends: np.ndarray, *, lookback: int) -> WindowDataset:
         """Windows ending at `ends`; the tensors share memory with these rows."""
+        anchors = relative_anchors(self.names)
         return WindowDataset(
             torch.from_numpy(self.features),
             torch.from_numpy(self.targets),
             torch.from_numpy(ends),
             lookback=lookback,
+            anchors=torch.tensor(anchors) if max(anchors, default=-1) >= 0 else None,
         )
 
     def table(self, ends: np.ndarray) -> pl.DataFrame:

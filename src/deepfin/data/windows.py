@@ -21,15 +21,29 @@ def window_ends(ticker_codes: np.ndarray, row_ok: np.ndarray, *, lookback: int) 
 
 
 class WindowDataset:
-    """Windows over a (rows, F) feature tensor; a batch is gathered only when asked for."""
+    """Windows over a (rows, F) feature tensor; a batch is gathered only when asked for.
+
+    `anchors` (F,): per column, the column whose value on the window's last row it is shown
+    relative to (subtracted from every row of the window), or -1 for a column shown as it is.
+    """
 
     def __init__(
-        self, features: torch.Tensor, targets: torch.Tensor, ends: torch.Tensor, *, lookback: int
+        self,
+        features: torch.Tensor,
+        targets: torch.Tensor,
+        ends: torch.Tensor,
+        *,
+        lookback: int,
+        anchors: torch.Tensor | None = None,
     ) -> None:
         self.features = features
         self.targets = targets
         self.ends = ends
         self.lookback = lookback
+        self.anchors = anchors
+        if anchors is not None:
+            self._relative = torch.nonzero(anchors >= 0).flatten().to(features.device)
+            self._anchor_of = anchors[anchors >= 0].to(features.device)
         # a strided view, not a copy: row i of the view is the window starting at row i
         if len(features) >= lookback:
             self._windows = features.unfold(0, lookback, 1)  # (rows, F) -> (rows-T+1, F, T)
@@ -42,7 +56,12 @@ class WindowDataset:
     def inputs(self, positions: torch.Tensor) -> torch.Tensor:
         """Input windows for the given positions, (B, T, F)."""
         starts = self.ends[positions] - self.lookback + 1
-        return self._windows[starts].transpose(1, 2)  # (B, F, T) -> (B, T, F)
+        windows = self._windows[starts].transpose(1, 2)  # (B, F, T) -> (B, T, F), a copy
+        if self.anchors is None or not len(self._relative):
+            return windows
+        last = windows[:, -1:, self._anchor_of]  # (B, 1, relative columns), a copy
+        windows[:, :, self._relative] -= last
+        return windows
 
     def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs (B, T, F) and targets (B, O) for the given positions."""
@@ -55,6 +74,7 @@ class WindowDataset:
             self.targets.to(device),
             self.ends.to(device),
             lookback=self.lookback,
+            anchors=self.anchors,
         )
 
 
@@ -73,8 +93,9 @@ class DatedWindows(WindowDataset):
         dates: torch.Tensor,
         *,
         lookback: int,
+        anchors: torch.Tensor | None = None,
     ) -> None:
-        super().__init__(features, targets, ends, lookback=lookback)
+        super().__init__(features, targets, ends, lookback=lookback, anchors=anchors)
         self.dates = dates  # (windows,) int64 date codes 0..D-1
         self.by_date = torch.argsort(dates, stable=True)  # window positions, date after date
         counts = torch.bincount(dates)
@@ -85,7 +106,12 @@ class DatedWindows(WindowDataset):
         """`windows` with each one's date, from the date stamp of its last row (W,)."""
         _, codes = torch.unique(stamps, return_inverse=True)
         return cls(
-            windows.features, windows.targets, windows.ends, codes, lookback=windows.lookback
+            windows.features,
+            windows.targets,
+            windows.ends,
+            codes,
+            lookback=windows.lookback,
+            anchors=windows.anchors,
         )
 
     def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,4 +143,5 @@ class DatedWindows(WindowDataset):
             self.ends.to(device),
             self.dates.to(device),
             lookback=self.lookback,
+            anchors=self.anchors,
         )

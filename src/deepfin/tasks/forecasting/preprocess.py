@@ -134,7 +134,11 @@ def periods(
     rows = collect_for(config, train)
     usable = ~short_tickers(rows, np.ones(rows.n_rows, dtype=bool), config)
     scalers = rows.fit_scalers(
-        usable, usable, kind=config.scaler, per_ticker=config.scale_per_ticker
+        usable,
+        usable,
+        kind=config.scaler,
+        per_ticker=config.scale_per_ticker,
+        lookback=config.lookback,
     )
     rows.scale(*scalers)
     ends = rows.window_ends(rows.labelled & usable, lookback=config.lookback)
