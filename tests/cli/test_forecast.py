@@ -122,6 +122,11 @@ def test_a_wide_closes_file_runs_with_the_default_command(tmp_path):
     config = json.loads((tmp_path / "compare" / "linear" / "config.json").read_text())
     assert config["features"] == ["log_return", "volatility_5"]
     assert "reversal" in result.output and "Rank IC" in result.output
+    # a panel's table shows what a ranking is judged by; the price view stays in the CSV
+    for heading in ("Rank ICIR", "LS Sharpe net", "ICIR"):
+        assert heading in result.output, heading
+    assert "price MAPE" not in result.output
+    assert "price_mape" in (tmp_path / "compare" / "leaderboard.csv").read_text()
 
 
 def test_mostly_suspect_outcomes_fail_before_training_and_name_the_flag(tmp_path):

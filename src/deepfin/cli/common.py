@@ -173,6 +173,8 @@ HEADINGS = {
     "rank_icir": "Rank ICIR",
     "price_rmse": "price RMSE",
     "price_mape": "price MAPE %",
+    "long_short_sharpe": "LS Sharpe",
+    "long_short_sharpe_net": "LS Sharpe net",
 }
 
 
@@ -180,12 +182,20 @@ def metrics_table(
     metrics: dict[str, dict[str, Any]], title: str, *, extra: tuple[str, ...] = ()
 ) -> Table:
     """Models, baselines and references in rows; return metrics first, prices, then `extra`."""
-    columns = ["return_rmse", "return_mae", "r2_oos", "directional_accuracy", "dm_p_value"]
     panel = any(row.get("ic_mean") is not None for row in metrics.values())
-    if panel:
-        columns += ["ic_mean", "rank_ic_mean", "rank_ic_t_stat"]
-    columns += ["price_rmse", "price_mape", *extra]
-    table = Table(title=escape(title), caption=caption_for(metrics))
+    caption = caption_for(metrics)
+    if panel:  # what a ranking is judged by; the price view stays in the CSV and the report
+        columns = ["return_rmse", "directional_accuracy", "ic_mean", "icir", "rank_ic_mean"]
+        columns += ["rank_icir", "rank_ic_t_stat", "long_short_sharpe", "long_short_sharpe_net"]
+        caption += (
+            " ICIR: the mean of the daily IC over its standard deviation. The leaderboard's CSV "
+            "also holds return MAE, R2, the DM test, turnover and the price errors."
+        )
+    else:
+        columns = ["return_rmse", "return_mae", "r2_oos", "directional_accuracy", "dm_p_value"]
+        columns += ["price_rmse", "price_mape"]
+    columns += extra
+    table = Table(title=escape(title), caption=caption)
     table.add_column("model")
     for column in columns:
         table.add_column(HEADINGS.get(column, column), justify="right")
