@@ -7,7 +7,9 @@ import gzip
 import logging
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow
@@ -25,6 +27,27 @@ FOREIGN_FORMATS = {
     b"\xfe\xff": "UTF-16 text",
 }
 SEPARATORS = (",", ";", "\t", "|")
+
+
+def frame_from(
+    source: Any, *, what: str, read: Callable[[Path], pl.DataFrame], files: str
+) -> pl.DataFrame:
+    """A non-empty frame of `what` from a path (`read` opens it), a polars or a pandas frame;
+    `files` names the file formats in the error for anything else."""
+    if isinstance(source, pl.DataFrame):
+        frame = source
+    elif isinstance(source, str | Path):
+        frame = read(Path(source))
+    elif type(source).__module__.startswith("pandas"):
+        frame = pl.from_pandas(source)
+    else:
+        raise DataError(
+            f"cannot read {what} from a {type(source).__name__}; pass a {files} path, a polars "
+            "DataFrame or a pandas DataFrame"
+        )
+    if frame.height == 0:
+        raise DataError(f"the {what} table is empty (no rows); check the file or the filter")
+    return frame
 
 
 def read_table(path: Path, what: str) -> pl.DataFrame:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from deepfin.data.files import read_table
+from deepfin.data.files import frame_from, read_table
 from deepfin.data.io import MAX_VALUE
 from deepfin.errors import ConfigError, DataError
 
@@ -25,20 +25,9 @@ NUMERIC_LOOKING = 0.95
 
 def read_loans(source: LoanSource) -> pl.DataFrame:
     """A loan table from a CSV or Parquet path, a polars or a pandas DataFrame."""
-    if isinstance(source, pl.DataFrame):
-        frame = source
-    elif isinstance(source, str | Path):
-        frame = read_table(Path(source), "loans")
-    elif type(source).__module__.startswith("pandas"):
-        frame = pl.from_pandas(source)
-    else:
-        raise DataError(
-            f"cannot read loans from a {type(source).__name__}; pass a CSV or Parquet path, "
-            "a polars DataFrame or a pandas DataFrame"
-        )
-    if frame.height == 0:
-        raise DataError("the loan table is empty (no rows); check the file or the filter")
-    return frame
+    return frame_from(
+        source, what="loans", read=lambda path: read_table(path, "loans"), files="CSV or Parquet"
+    )
 
 
 def category_text(column: pl.Series) -> pl.Series:
