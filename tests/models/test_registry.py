@@ -13,6 +13,7 @@ from deepfin.models import (
     FORECAST_MODELS,
     MODELS,
     NEURAL_MODELS,
+    TASKS,
     build_model,
     hyperparameters,
     model_config,
@@ -66,7 +67,7 @@ def sizes_of(name: str) -> dict[str, int]:
 def test_registry_lists_every_model_once() -> None:
     assert set(NON_DEFAULT) == set(FORECAST_MODELS)
     assert set(NEURAL_MODELS) == set(FORECAST_MODELS) - {"naive", "linear", "gbdt"}
-    assert set(model_names("forecast")) | set(model_names("tabular")) == set(MODELS)
+    assert {name for task in TASKS for name in model_names(task)} == set(MODELS)
     assert {entry.fit for entry in MODELS.values()} <= {"gradient", "closed_form", "trees", "fixed"}
     for name in FORECAST_MODELS:
         first = [field.name for field in dataclasses.fields(MODELS[name].config)][:3]

@@ -23,8 +23,10 @@ from deepfin.models.tabular.boosting import LightGBMConfig, LightGBMScorer
 from deepfin.models.tabular.ft_transformer import FTTransformerConfig, FTTransformerScorer
 from deepfin.models.tabular.logistic import LogisticConfig, LogisticScorer
 from deepfin.models.tabular.mlp import MLPConfig, MLPScorer
+from deepfin.models.text.tfidf_logistic import TfidfLogistic, TfidfLogisticConfig
 
-TASKS = ("forecast", "tabular")  # windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1)
+# windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1); text features (B, F) -> (B, C)
+TASKS = ("forecast", "tabular", "text")
 # gradient: trained by training.fit_model; closed_form: solved; trees: grown; fixed: no fitting
 FITS = ("gradient", "closed_form", "trees", "fixed")
 
@@ -60,6 +62,10 @@ MODELS: dict[str, ModelEntry] = {
     ),
     # not an nn.Module: grown by LightGBM, saved in its own text format
     "lightgbm": ModelEntry(LightGBMConfig, LightGBMScorer, task="tabular", fit="trees"),
+    # weights solved by scikit-learn's L-BFGS, then held (and saved) as one linear layer
+    "tfidf_logistic": ModelEntry(
+        TfidfLogisticConfig, TfidfLogistic, task="text", fit="closed_form"
+    ),
 }
 
 
@@ -75,11 +81,13 @@ def model_names(task: str, *, fit: str | None = None) -> tuple[str, ...]:
 FORECAST_MODELS = model_names("forecast")
 NEURAL_MODELS = model_names("forecast", fit="gradient")
 TABULAR_MODELS = model_names("tabular")
+TEXT_MODELS = model_names("text")
 
 # inferred from the data by the caller, so never accepted as hyperparameters
 DATA_SIZES: dict[str, tuple[str, ...]] = {
     "forecast": ("n_features", "lookback", "n_outputs"),
     "tabular": ("n_features",),
+    "text": ("n_features", "n_classes"),
 }
 
 
@@ -89,9 +97,11 @@ __all__ = [
     "MODELS",
     "NEURAL_MODELS",
     "TABULAR_MODELS",
+    "TEXT_MODELS",
     "ModelEntry",
     "build_model",
     "build_tabular_model",
+    "build_text_model",
     "hyperparameters",
     "model_config",
     "model_names",
@@ -137,6 +147,17 @@ def build_tabular_model(
         entry.config(n_features=n_features, **checked_params(name, params))
     )
     return model
+
+
+def build_text_model(
+    name: str, *, n_features: int, n_classes: int, params: Mapping[str, Any] | None = None
+) -> nn.Module:
+    """Build the text classifier `name` for text features (B, n_features) -> logits (B, C)."""
+    entry = _lookup(name, task="text")
+    module: nn.Module = entry.module(
+        entry.config(n_features=n_features, n_classes=n_classes, **checked_params(name, params))
+    )
+    return module
 
 
 def model_config(model: nn.Module) -> dict[str, Any]:
