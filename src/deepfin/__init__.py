@@ -12,6 +12,7 @@ from deepfin.runs.load import load_run
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.walk_forward import walk_forward
+from deepfin.tasks.text.estimator import TextClassifier
 from deepfin.training import TrainingConfig
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ForecastConfig",
     "Forecaster",
     "Split",
+    "TextClassifier",
     "TrainingConfig",
     "WalkForwardConfig",
     "__version__",

@@ -12,7 +12,7 @@ from safetensors.torch import save
 
 from deepfin import load_run
 from deepfin.errors import RunFolderError
-from deepfin.models import MODELS, build_model, build_tabular_model
+from deepfin.models import MODELS, build_model, build_tabular_model, build_text_model
 from deepfin.runs.weights import parse_weights
 from tests.runs.conftest import edit_config, rehash
 
@@ -111,6 +111,8 @@ def test_broken_weights_are_a_clean_error_even_with_their_hash_updated(copy_of, 
 def _small(name: str) -> torch.nn.Module:
     if MODELS[name].task == "forecast":
         return build_model(name, n_features=3, lookback=6, n_outputs=2)
+    if MODELS[name].task == "text":
+        return build_text_model(name, n_features=3, n_classes=4)
     module = build_tabular_model(name, n_features=3)
     assert isinstance(module, torch.nn.Module)
     return module

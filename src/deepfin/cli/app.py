@@ -13,6 +13,7 @@ from deepfin.cli.credit import credit_app
 from deepfin.cli.data import data_app
 from deepfin.cli.doctor import doctor
 from deepfin.cli.forecast import compare, forecast, predict, report_command
+from deepfin.cli.text import text_app
 from deepfin.heap import return_large_buffers_when_freed
 
 app = typer.Typer(help="Deep learning for financial data.", no_args_is_help=True)
@@ -38,3 +39,4 @@ app.command("report")(guarded(report_command))
 app.command()(guarded(doctor))
 app.add_typer(data_app, name="data")
 app.add_typer(credit_app, name="credit")
+app.add_typer(text_app, name="text")

@@ -11,9 +11,10 @@ from deepfin.runs.files import read_task
 if TYPE_CHECKING:
     from deepfin.tasks.credit.estimator import CreditScorer
     from deepfin.tasks.forecasting.estimator import Forecaster
+    from deepfin.tasks.text.estimator import TextClassifier
 
 
-def load_run(run_dir: Path | str) -> Forecaster | CreditScorer:
+def load_run(run_dir: Path | str) -> Forecaster | CreditScorer | TextClassifier:
     """The fitted estimator saved in `run_dir`; loading reads JSON and safetensors only."""
     run_dir = Path(run_dir)
     task = read_task(run_dir)
@@ -26,6 +27,10 @@ def load_run(run_dir: Path | str) -> Forecaster | CreditScorer:
         from deepfin.tasks.credit.estimator import CreditScorer
 
         return CreditScorer.load(run_dir)
+    if task == "text":
+        from deepfin.tasks.text.estimator import TextClassifier
+
+        return TextClassifier.load(run_dir)
     if task in ("compare", "backtest"):
         inner = "<model>/" if task == "compare" else "last_fold_<model>/"
         raise RunFolderError(

@@ -1,0 +1,1 @@
+"""The text task: sentiment and intents of financial text."""
