@@ -77,6 +77,9 @@ def test_labels_the_classifier_cannot_score_are_refused(tmp_path: Path) -> None:
     frame = planted_texts(300)
     with pytest.raises(DataError, match="every training text has the label"):
         TextClassifier().fit(frame.with_columns(pl.lit("neutral").alias("sentiment")))
+    scores = pl.DataFrame({"title": ["profit rose", "sales fell"], "sentiment": [0.43, -0.34]})
+    with pytest.raises(DataError, match="fractional numbers"):
+        TextClassifier().fit(scores)
     classifier = TextClassifier().fit(frame)
     unseen = pl.DataFrame({"text": ["profit rose again"], "label": ["ecstatic"]})
     with pytest.raises(DataError, match=r"never seen in training \(ecstatic\)"):

@@ -58,6 +58,11 @@ class TextClassifier(Estimator):
         """`text` (masked unless switched off) and `label` (as text) of a source."""
         frame = read_texts(source)
         if "label" in frame.columns:
+            if frame.schema["label"].is_float():
+                raise DataError(
+                    "the labels are fractional numbers (scores); TextClassifier learns classes: "
+                    "give a column of class names or whole numbers"
+                )
             frame = frame.with_columns(pl.col("label").cast(pl.String))
         if not self.config.mask_personal_data:
             return frame
