@@ -19,7 +19,7 @@ import polars as pl
 import torch
 
 from deepfin.data.features import add_factors, relative_anchors
-from deepfin.data.scaling import SCALERS, RunningMoments, Scaler
+from deepfin.data.scaling import SCALERS, RunningMoments, Scaler, window_spread
 from deepfin.data.windows import WindowDataset, window_ends
 from deepfin.errors import DataError, RunFolderError
 
@@ -193,40 +193,25 @@ class PriceRows:
         per_ticker: bool,
         lookback: int,
     ) -> tuple[Scaler, Scaler]:
-        """Feature and target scalers fitted on the marked rows (usable and known ones only).
-
-        A window-relative column (data/features.py RELATIVE) is not centred; it is divided by
-        the spread of its anchor's log moves within a window of `lookback` rows, so that its
-        windows come out near unit scale whatever the price level.
-        """
+        """Feature and target scalers fitted on the marked rows (usable and known ones only);
+        a window-relative column is not centred but divided by its anchor's `window_spread`."""
         if kind not in SCALERS:
             raise DataError(f"unknown scaler '{kind}'; choose one of {list(SCALERS)}")
         n_features = self.features.shape[1] - int(self.price_input)
         usable = feature_rows & self.usable()
         feature_scaler = self._fit(self.features[:, :n_features], usable, kind, per_ticker)
         anchors = relative_anchors(self.names)[:n_features]
+        codes = np.repeat(np.arange(len(self.tickers)), np.diff(self.row_starts))
+        spreads = {
+            anchor: window_spread(self.features[:, anchor], codes, usable, lookback)
+            for anchor in set(anchors) - {-1}
+        }
         for column, anchor in enumerate(anchors):
             if anchor >= 0:
                 feature_scaler.center_[:, column] = 0.0
-                feature_scaler.scale_[:, column] = self._window_spread(anchor, usable, lookback)
+                feature_scaler.scale_[:, column] = spreads[anchor]
         target_scaler = self._fit(self.targets, target_rows & self.labelled, kind, per_ticker)
         return feature_scaler, target_scaler
-
-    def _window_spread(self, column: int, rows: np.ndarray, lookback: int) -> float:
-        """Root mean square of column[t - lag] - column[t] over lags 1..lookback-1 of the
-        marked rows of one ticker (1 where there is none: a window of one row is all zeros)."""
-        values = self.features[:, column].astype(np.float64)
-        codes = self.codes(np.arange(self.n_rows))
-        total, count = 0.0, 0
-        # a handful of lags spanning the window estimate the mean over all of them
-        for lag in sorted({max(1, round(q * (lookback - 1))) for q in (0.25, 0.5, 0.75, 1)}):
-            if lag >= lookback or lag >= self.n_rows:
-                continue
-            pair = rows[lag:] & rows[:-lag] & (codes[lag:] == codes[:-lag])
-            moves = values[lag:][pair] - values[:-lag][pair]
-            total, count = total + float(np.square(moves).sum()), count + len(moves)
-        spread = (total / count) ** 0.5 if count else 0.0
-        return spread if spread > 0 else 1.0
 
     def scale(self, feature_scaler: Scaler, target_scaler: Scaler) -> None:
         """Scale features and targets in place, a group of tickers at a time."""

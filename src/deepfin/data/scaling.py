@@ -181,3 +181,22 @@ def _group_sums(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.nda
     return np.stack(
         [np.bincount(groups, weights=column, minlength=n_groups) for column in values.T], axis=1
     )
+
+
+def window_spread(values: np.ndarray, codes: np.ndarray, rows: np.ndarray, lookback: int) -> float:
+    """Root mean square of values[t - lag] - values[t] over lags up to lookback-1 of the marked
+    `rows` of one ticker (`codes`); 1 where there is none (a one-row window is all zeros).
+
+    The scale of a window-relative column: its windows then come out near unit size.
+    """
+    values = values.astype(np.float64)
+    total, count = 0.0, 0
+    # a handful of lags spanning the window estimate the mean over all of them
+    for lag in sorted({max(1, round(q * (lookback - 1))) for q in (0.25, 0.5, 0.75, 1)}):
+        if lag >= lookback or lag >= len(values):
+            continue
+        pair = rows[lag:] & rows[:-lag] & (codes[lag:] == codes[:-lag])
+        moves = values[lag:][pair] - values[:-lag][pair]
+        total, count = total + float(np.square(moves).sum()), count + len(moves)
+    spread = (total / count) ** 0.5 if count else 0.0
+    return spread if spread > 0 else 1.0

@@ -1,7 +1,8 @@
 """TF-IDF features of texts, fitted on the training texts only; saved as JSON and an array.
 
 scikit-learn's TfidfVectorizer does the counting; its learned state (the vocabulary and the
-inverse document frequencies) is all a run folder keeps, so loading one runs no pickle.
+inverse document frequencies) is all a run folder keeps, as JSON and safetensors: loading one
+executes no code from it.
 """
 
 from __future__ import annotations
