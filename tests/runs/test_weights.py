@@ -112,7 +112,8 @@ def _small(name: str) -> torch.nn.Module:
     if MODELS[name].task == "forecast":
         return build_model(name, n_features=3, lookback=6, n_outputs=2)
     if MODELS[name].task == "text":
-        return build_text_model(name, n_features=3, n_classes=4)
+        vocabulary = getattr(MODELS[name].config, "pretrained_vocab_size", 3)
+        return build_text_model(name, n_features=vocabulary, n_classes=4)
     module = build_tabular_model(name, n_features=3)
     assert isinstance(module, torch.nn.Module)
     return module

@@ -18,9 +18,12 @@ from deepfin.runs.load import load_run
 from deepfin.tasks.credit.config import CreditConfig
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.tasks.text.config import TextConfig
+from deepfin.tasks.text.estimator import TextClassifier
 from deepfin.training import TrainingConfig
 from deepfin.training.privacy import PrivacyConfig
 from tests.conftest import price_frame
+from tests.tasks.text.test_estimator import planted_texts
 
 FAST = TrainingConfig(epochs=2, batch_size=64, progress=False, seed=3)
 
@@ -51,6 +54,11 @@ def loans() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return frame[:600], frame[600:750], frame[750:]
 
 
+def texts() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    frame = planted_texts(400)
+    return frame[:250], frame[250:320], frame[320:]
+
+
 # (estimator factory, data, predictions of a fitted estimator)
 CASES: dict[str, tuple[Callable[[], Any], Callable[[], tuple], Callable[[Any, Any], Any]]] = {
     "forecast-lstm": (
@@ -62,6 +70,16 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[[], tuple], Callable[[Any, An
         lambda: Forecaster(model="linear", lookback=8, training=FAST),
         prices,
         lambda est, frame: est.predict(frame)["forecast_log_return"].to_numpy(),
+    ),
+    "text-tfidf_logistic": (
+        lambda: TextClassifier(training=FAST),
+        texts,
+        lambda est, frame: est.predict(frame)["probability"].to_numpy(),
+    ),
+    "text-minilm": (
+        lambda: TextClassifier(model="minilm", training=FAST),
+        texts,
+        lambda est, frame: np.vstack(est.predict(frame)["top_probabilities"].to_list()),
     ),
     "credit-mlp": (
         lambda: CreditScorer(model="mlp", baselines=("logistic",), training=FAST),
@@ -111,7 +129,8 @@ def _same(left: Any, right: Any) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("estimator", "config"), [(Forecaster, ForecastConfig), (CreditScorer, CreditConfig)]
+    ("estimator", "config"),
+    [(Forecaster, ForecastConfig), (CreditScorer, CreditConfig), (TextClassifier, TextConfig)],
 )
 def test_the_constructor_takes_each_config_field_with_its_default(estimator, config) -> None:
     # the config dataclass declares a task's parameters; the constructor must not drift from it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -435,6 +436,8 @@ def test_adam_and_adamw_both_train_and_differ_under_weight_decay() -> None:
         ({"grad_clip": math.inf}, "grad_clip=inf"),
         ({"device": "tpu"}, "unknown device 'tpu'; choose auto, cpu, cuda, cuda:N or mps"),
         ({"device": "cuda:x"}, "unknown device 'cuda:x'"),
+        ({"warmup_fraction": 1.0}, r"warmup_fraction=1.0.*warmup_fraction in \[0, 1\)"),
+        ({"lr_schedule": "cosine"}, r"unknown lr_schedule 'cosine'.*constant.*linear"),
     ],
 )
 def test_training_config_rejects_bad_settings(changes: dict[str, Any], message: str) -> None:
@@ -608,3 +611,48 @@ def test_any_batches_train_in_the_same_loop_rows_and_tuples_of_inputs() -> None:
     model = MaskedMean()
     fit_model(model, data, data, loss_fn=loss_fn, config=config(epochs=40))
     assert evaluate_loss(model, data, loss_fn) < 0.01
+
+
+def test_the_rate_warms_up_then_decays_to_zero_and_a_resumed_run_follows_it(
+    tmp_path: Path,
+) -> None:
+    train = ar1_windows(seed=0)
+    schedule = {"warmup_fraction": 0.25, "lr_schedule": "linear", "batch_size": 59}
+    rates: list[float] = []
+    handle = register_optimizer_step_pre_hook(
+        lambda optimizer, *_: rates.append(optimizer.param_groups[0]["lr"])
+    )
+    try:
+        fit_model(
+            make_model(seed=0), train, None, loss_fn=loss_fn, config=config(epochs=4, **schedule)
+        )
+        straight = list(rates)
+        rates.clear()
+        fit_model(
+            make_model(seed=0), train, None, loss_fn=loss_fn,
+            config=config(epochs=2, **schedule), checkpoint_dir=tmp_path,
+        )  # fmt: skip
+        fit_model(
+            make_model(seed=0), train, None, loss_fn=loss_fn,
+            config=config(epochs=4, **schedule), checkpoint_dir=tmp_path, resume=True,
+        )  # fmt: skip
+    finally:
+        handle.remove()
+    steps = len(straight)  # 296 windows in batches of 59: 6 per epoch, 24 in all
+    assert steps == 24
+    base = config().learning_rate
+    assert straight[:6] == pytest.approx([base * k / 6 for k in range(1, 7)])  # warm-up
+    assert straight[6] == pytest.approx(base * 18 / 18)
+    assert straight[-1] == pytest.approx(base / 18)  # the last step, just above zero
+    assert all(a >= b for a, b in itertools.pairwise(straight[5:]))
+    # the two-epoch run follows its own schedule; the resumed one picks up the four-epoch one
+    assert rates[12:] == pytest.approx(straight[12:])
+
+
+def test_a_frozen_parameter_is_left_alone_by_the_optimiser() -> None:
+    model = make_model(seed=0)
+    frozen = next(model.parameters())
+    frozen.requires_grad_(False)
+    before = frozen.detach().clone()
+    fit_model(model, ar1_windows(seed=0), None, loss_fn=loss_fn, config=config(epochs=2))
+    assert torch.equal(frozen, before)

@@ -56,7 +56,7 @@ def train(
 ) -> None:
     """Train a text classifier beside the majority class; save a run folder."""
     run = load_text_config(config, {k: v for k, v in flags.items() if v is not None})
-    classifier = TextClassifier(**dataclasses.asdict(run.text))
+    classifier = TextClassifier(**dataclasses.asdict(run.text), training=run.training)
     folder = run_dir or new_run_dir(run.runs_dir, f"text-{run.text.model}")
     console.print(f"[bold]deepfin text[/bold] {run.text.model} on {escape(run.data.source)}")
     metrics = run_text(classifier, run.data, run_dir=folder, seed=run.training.seed)
@@ -80,6 +80,10 @@ def train(
     if metrics["masked"]:
         masked = ", ".join(f"{count} {kind}" for kind, count in sorted(metrics["masked"].items()))
         console.print(f"personal data masked before learning: {masked}")
+    cut = {role: count for role, count in metrics.get("truncated", {}).items() if count}
+    if cut:
+        shown_cut = ", ".join(f"{count} {role}" for role, count in cut.items())
+        console.print(f"texts cut to {run.text.max_tokens} tokens: {shown_cut}")
     console.print(f"run folder: {escape(str(folder))}")
 
 

@@ -23,9 +23,11 @@ from deepfin.models.tabular.boosting import LightGBMConfig, LightGBMScorer
 from deepfin.models.tabular.ft_transformer import FTTransformerConfig, FTTransformerScorer
 from deepfin.models.tabular.logistic import LogisticConfig, LogisticScorer
 from deepfin.models.tabular.mlp import MLPConfig, MLPScorer
+from deepfin.models.text.minilm import MiniLMClassifier, MiniLMConfig
 from deepfin.models.text.tfidf_logistic import TfidfLogistic, TfidfLogisticConfig
 
-# windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1); text features (B, F) -> (B, C)
+# windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1); texts -> logits (B, C), from
+# TF-IDF rows (B, F) or token ids and masks (B, L); a text model's n_features is its vocabulary
 TASKS = ("forecast", "tabular", "text")
 # gradient: trained by training.fit_model; closed_form: solved; trees: grown; fixed: no fitting
 FITS = ("gradient", "closed_form", "trees", "fixed")
@@ -66,6 +68,8 @@ MODELS: dict[str, ModelEntry] = {
     "tfidf_logistic": ModelEntry(
         TfidfLogisticConfig, TfidfLogistic, task="text", fit="closed_form"
     ),
+    # the pretrained sentence encoder (its weights ship in a package) under a class head
+    "minilm": ModelEntry(MiniLMConfig, MiniLMClassifier, task="text", fit="gradient"),
 }
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from deepfin.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "linear")
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -29,6 +30,10 @@ class TrainingConfig:
     device: str = "auto"
     progress: bool = True
     bf16: bool = False  # bfloat16 autocast of the forward pass: faster on GPUs with bf16 units
+    # the learning rate rises linearly over this share of all steps (fine-tuning a pretrained
+    # encoder with a full rate from the first step wrecks what it learned)
+    warmup_fraction: float = 0.0
+    lr_schedule: str = "constant"  # or "linear": down to zero at the last step, after warm-up
 
     def __post_init__(self) -> None:
         checks = {
@@ -40,6 +45,7 @@ class TrainingConfig:
             "l2": self.l2 >= 0,
             "grad_clip": self.grad_clip >= 0,
             "patience": self.patience >= 0,
+            "warmup_fraction": 0 <= self.warmup_fraction < 1,
         }
         # a NaN or infinite value passes no comparison, or only a meaningless one
         bad = [
@@ -50,7 +56,7 @@ class TrainingConfig:
         if bad:
             raise ConfigError(
                 f"invalid training settings {bad}: epochs and batch_size must be >= 1, "
-                "learning_rate > 0, the rest >= 0, all finite"
+                "learning_rate > 0, warmup_fraction in [0, 1), the rest >= 0, all finite"
             )
         if not isinstance(self.device, str) or not DEVICE.fullmatch(self.device):
             raise ConfigError(
@@ -58,6 +64,10 @@ class TrainingConfig:
             )
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer '{self.optimizer}'; choose one of {OPTIMIZERS}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(
+                f"unknown lr_schedule '{self.lr_schedule}'; choose one of {SCHEDULES}"
+            )
 
 
 @dataclass

@@ -27,7 +27,7 @@ from deepfin.training.evaluation import (
     outputs_and_targets,
     predict_batches,
 )
-from deepfin.training.optim import FlatGradients, make_optimizer
+from deepfin.training.optim import FlatGradients, RateSchedule, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,14 @@ def fit_model(
     train = train.to(device)
     own_optimizer = optimizer is None
     optimizer = make_optimizer(model, config) if optimizer is None else optimizer
+    batches_per_epoch = batch_count(train, config.batch_size)
+    # before resuming: a checkpoint's optimiser holds the rates of its last scheduled step
+    schedule = RateSchedule(optimizer, config, config.epochs * batches_per_epoch)
     run = _resume(model, optimizer, checkpoint_dir) if resume else _Run(best=_copy_state(model))
     net = distributed.wrap_model(model, device)  # after resuming: DDP copies rank 0's weights
     # DDP and DP-SGD's optimiser manage the gradients themselves; elsewhere they share one buffer
     own_gradients = own_optimizer and not distributed.is_distributed() and not poisson_sampling
     grads = FlatGradients(model) if own_gradients and FlatGradients.fits(model) else None
-    batches_per_epoch = batch_count(train, config.batch_size)
     progress = _progress_bar(config.progress and distributed.is_main_process())
     task = progress.add_task("training", total=config.epochs * batches_per_epoch, status="")
     progress.update(task, completed=(run.next_epoch - 1) * batches_per_epoch)
@@ -98,8 +100,18 @@ def fit_model(
                 began = time.perf_counter()
                 # a per-epoch seed makes a resumed run identical to an uninterrupted one
                 torch.manual_seed(config.seed * 1_000_003 + epoch)
+                steps = _Steps(schedule, (epoch - 1) * batches_per_epoch)
                 train_loss = _train_epoch(
-                    net, train, optimizer, loss_fn, config, progress, task, poisson_sampling, grads
+                    net,
+                    train,
+                    optimizer,
+                    loss_fn,
+                    config,
+                    progress,
+                    task,
+                    poisson_sampling,
+                    grads,
+                    steps,
                 )
                 val_loss, score = (
                     _validation(model, val, loss_fn, val_score)
@@ -265,6 +277,7 @@ def _train_epoch(
     task: Any,
     poisson_sampling: bool = False,
     grads: FlatGradients | None = None,
+    steps: _Steps | None = None,
 ) -> float:
     model.train()
     device = next(model.parameters()).device
@@ -293,6 +306,8 @@ def _train_epoch(
             grads.clip(config.grad_clip)
         elif config.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        if steps is not None:
+            steps.before_step(index)
         optimizer.step()
         total += loss.detach() * len(targets)
         count += len(targets)
@@ -300,6 +315,19 @@ def _train_epoch(
             progress.update(task, advance=min(50, batches - index))
     total_sum, count_sum = distributed.all_reduce_sum([float(total), count], device)
     return total_sum / count_sum
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """The rate schedule and the number of steps taken before this epoch."""
+
+    schedule: RateSchedule
+    first: int
+
+    def before_step(self, index: int) -> None:
+        """Set the rates of the epoch's step `index`."""
+        if self.schedule.active:
+            self.schedule.set(self.first + index)
 
 
 def _progress_bar(enabled: bool) -> Progress:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -9,13 +11,54 @@ from deepfin.training.config import TrainingConfig
 
 
 def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over the trainable parameters, in the model's own groups if it has them
+    (a pretrained encoder's layers at decaying rates, say)."""
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     # one fused kernel per step instead of a dozen small ops per parameter: on the small nets
     # of this library that is a tenth of each training step on a CPU
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
-    return optimizer_class(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=fused
+    groups = getattr(model, "parameter_groups", None)
+    params: Any = (
+        groups(config.learning_rate)
+        if callable(groups)
+        else [p for p in model.parameters() if p.requires_grad]
     )
+    return optimizer_class(
+        params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=fused
+    )
+
+
+class RateSchedule:
+    """Each step's learning rate: a linear warm-up, then constant or linear decay to zero.
+
+    The rate is a function of the step alone, so a resumed run follows the same schedule.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, config: TrainingConfig, steps: int):
+        self.optimizer = optimizer
+        self.base_rates = [group["lr"] for group in optimizer.param_groups]
+        self.warmup = round(config.warmup_fraction * steps)
+        self.steps = max(steps, 1)
+        self.decays = config.lr_schedule == "linear"
+
+    @property
+    def active(self) -> bool:
+        """Whether the rate ever differs from the base rate."""
+        return self.warmup > 0 or self.decays
+
+    def factor(self, step: int) -> float:
+        """The share of the base rate at `step` (0-based)."""
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if not self.decays:
+            return 1.0
+        return max(0.0, (self.steps - step) / max(1, self.steps - self.warmup))
+
+    def set(self, step: int) -> None:
+        """Set every group's rate for `step`."""
+        factor = self.factor(step)
+        for group, rate in zip(self.optimizer.param_groups, self.base_rates, strict=True):
+            group["lr"] = rate * factor
 
 
 class FlatGradients:

@@ -9,7 +9,7 @@ from typing import Any
 
 from deepfin.config import build_sections, read_toml
 from deepfin.errors import ConfigError
-from deepfin.models import TEXT_MODELS
+from deepfin.models import TEXT_MODELS, hyperparameters
 from deepfin.training import TrainingConfig
 
 
@@ -34,11 +34,24 @@ class TextConfig:
     mask_personal_data: bool = True  # e-mails, IBANs, cards, phones, long numbers: placeholders
     ngram_max: int = 2  # TF-IDF word n-grams 1..ngram_max
     min_df: int = 2  # TF-IDF terms seen in at least this many training texts
+    fine_tune: bool = False  # a pretrained encoder (minilm) learns too, not just its head
+    max_tokens: int = 256  # longer texts are cut (and counted) for token models
+    vocab_size: int = 8000  # WordPiece tokens learned from the training texts (not pretrained)
 
     def __post_init__(self) -> None:
         if self.model not in TEXT_MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose one of {list(TEXT_MODELS)}")
-        for name in ("ngram_max", "min_df"):
+        if not isinstance(self.fine_tune, bool):
+            raise ConfigError(f"fine_tune must be true or false; got {self.fine_tune!r}")
+        if self.fine_tune and "fine_tune" not in hyperparameters(self.model):
+            pretrained = [name for name in TEXT_MODELS if "fine_tune" in hyperparameters(name)]
+            raise ConfigError(
+                f"{self.model} has no pretrained encoder to fine-tune; fine_tune applies to "
+                f"{', '.join(pretrained)}"
+            )
+        if "fine_tune" in self.model_params:
+            raise ConfigError("give fine_tune as its own setting (--fine-tune), not in params")
+        for name in ("ngram_max", "min_df", "max_tokens", "vocab_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
@@ -56,13 +69,43 @@ class TextRunConfig:
 
 SECTIONS: dict[str, type] = {"data": TextDataConfig, "text": TextConfig, "training": TrainingConfig}
 
+# fine-tuning a pretrained encoder: a small rate, warmed up then decayed, for a few epochs
+# (Devlin et al. 2019; rates near 1e-4 suit a 6-layer MiniLM better than BERT's 2e-5)
+FINE_TUNING = {
+    "learning_rate": 1e-4,
+    "epochs": 4,
+    "batch_size": 32,
+    "warmup_fraction": 0.1,
+    "lr_schedule": "linear",
+    "patience": 2,
+    "optimizer": "adamw",
+    "weight_decay": 0.01,
+}
+
+
+# a linear head on fixed unit-length embeddings: a larger rate, more epochs (each is instant)
+FROZEN_HEAD = {"learning_rate": 1e-2, "epochs": 100, "patience": 10}
+
+
+def training_defaults(model: str, *, fine_tune: bool) -> dict[str, Any]:
+    """The training settings a text model starts from (the user's own override them)."""
+    if "fine_tune" not in hyperparameters(model):  # nothing pretrained
+        return {}
+    return dict(FINE_TUNING) if fine_tune else dict(FROZEN_HEAD)
+
 
 def load_text_config(
     path: Path | str | None = None, overrides: dict[str, Any] | None = None
 ) -> TextRunConfig:
     """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
     source = str(path) if path else "overrides"
-    config = TextRunConfig(**build_sections(read_toml(path, overrides), SECTIONS, source=source))
+    raw = read_toml(path, overrides)
+    text = raw.get("text", {})
+    defaults = {}
+    if isinstance(text, dict) and text.get("model", TextConfig.model) in TEXT_MODELS:
+        model = text.get("model", TextConfig.model)
+        defaults["training"] = training_defaults(model, fine_tune=text.get("fine_tune") is True)
+    config = TextRunConfig(**build_sections(raw, SECTIONS, source=source, defaults=defaults))
     if not config.data.source:
         raise ConfigError(f"no texts: give --data or source under [data] in {source}")
     return config

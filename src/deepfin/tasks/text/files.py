@@ -12,15 +12,27 @@ import torch
 from deepfin.data.text.reading import read_texts
 from deepfin.data.text.splits import split_texts
 from deepfin.data.text.tfidf import TfidfFeatures
+from deepfin.data.text.tokens import TextTokenizer
 from deepfin.errors import RunFolderError
-from deepfin.models import build_text_model, model_config
-from deepfin.runs.files import PREPROCESS, RunFiles, open_run, read_weights, write_run
+from deepfin.models import DATA_SIZES, build_text_model, model_config
+from deepfin.runs.files import (
+    CONFIG,
+    PREPROCESS,
+    RunFiles,
+    open_run,
+    read_weights,
+    required_artifact,
+    write_run,
+)
 from deepfin.runs.folders import check_fresh_folder
+from deepfin.runs.weights import Weights
 from deepfin.tasks.text.config import TextConfig, TextDataConfig
-from deepfin.tasks.text.estimator import TextClassifier
+from deepfin.tasks.text.estimator import BASELINE, TextClassifier
+from deepfin.training import TrainingConfig
 
 log = logging.getLogger(__name__)
 TASK = "text"
+TOKENIZER = "tokenizer.json"
 
 
 def save_classifier(classifier: TextClassifier, run_dir: Path) -> Path:
@@ -28,22 +40,31 @@ def save_classifier(classifier: TextClassifier, run_dir: Path) -> Path:
     classifier.check_is_fitted()
     assert classifier.model_ is not None and classifier.features_ is not None
     tfidf, idf = classifier.features_.to_state()
+    config = {
+        **dataclasses.asdict(classifier.config),
+        "training": dataclasses.asdict(classifier.training),
+        "model_config": model_config(classifier.model_),
+    }
+    if classifier.baseline_ is not None:
+        config["baseline_config"] = model_config(classifier.baseline_)
     files = RunFiles(
-        config={
-            **dataclasses.asdict(classifier.config),
-            "model_config": model_config(classifier.model_),
-        },
+        config=config,
         preprocess={
             "classes": classifier.classes_,
             "majority": classifier.majority_,
             "tfidf": tfidf,
             "masked": classifier.masked_,
         },
+        history=classifier.history_,
         metrics=classifier.metrics_,
         predictions=classifier.predictions_,
     )
     files.tensors = {f"model.{k}": v for k, v in classifier.model_.state_dict().items()}
+    if classifier.baseline_ is not None:
+        files.tensors |= {f"baseline.{k}": v for k, v in classifier.baseline_.state_dict().items()}
     files.tensors["tfidf.idf"] = torch.from_numpy(idf)
+    if classifier.tokenizer_ is not None:
+        files.texts[TOKENIZER] = classifier.tokenizer_.to_json()
     return write_run(run_dir, TASK, files)
 
 
@@ -55,21 +76,21 @@ def load_classifier(run_dir: Path | str) -> TextClassifier:
 def _classifier(run_dir: Path, files: RunFiles) -> TextClassifier:
     saved = files.config
     fields = {field.name for field in dataclasses.fields(TextConfig)}
-    classifier = TextClassifier(**{k: v for k, v in saved.items() if k in fields})
+    training = TrainingConfig(**saved.get("training", {}))
+    classifier = TextClassifier(
+        **{k: v for k, v in saved.items() if k in fields}, training=training
+    )
     sizes = saved["model_config"]
     weights = read_weights(run_dir, files.hashes)
-    described = f"model_config of {run_dir / 'config.json'}"
-    params = {k: v for k, v in sizes.items() if k not in ("n_features", "n_classes")}
-
-    def build() -> torch.nn.Module:
-        return build_text_model(
-            classifier.config.model,
-            n_features=sizes["n_features"],
-            n_classes=sizes["n_classes"],
-            params=params,
+    classifier.model_ = _module(weights, "model", classifier.config.model, sizes, run_dir)
+    if "baseline_config" in saved:
+        classifier.baseline_ = _module(
+            weights, "baseline", BASELINE, saved["baseline_config"], run_dir
         )
-
-    classifier.model_ = weights.module("model", build, described=described)
+    if classifier.config.model != BASELINE:
+        tokenizer = required_artifact(run_dir, TOKENIZER, files.hashes).decode("utf-8")
+        classifier.tokenizer_ = TextTokenizer.from_json(tokenizer)
+    classifier.history_ = files.history
     preprocess = files.preprocess
     idf = weights.tensors().get("tfidf.idf")
     if idf is None:
@@ -82,14 +103,31 @@ def _classifier(run_dir: Path, files: RunFiles) -> TextClassifier:
         "classes": len(classifier.classes_),
         "the model's outputs": sizes["n_classes"],
     }
-    if len(set(widths.values())) > 1 or classifier.features_.n_features != sizes["n_features"]:
+    baseline = classifier.baseline_ or classifier.model_
+    inputs = model_config(baseline)["n_features"]
+    if len(set(widths.values())) > 1 or classifier.features_.n_features != inputs:
         raise RunFolderError(
             f"{run_dir / PREPROCESS} does not fit its model ({widths}, vocabulary "
-            f"{classifier.features_.n_features} vs {sizes['n_features']} inputs); re-run it"
+            f"{classifier.features_.n_features} vs {inputs} inputs); re-run it"
         )
     classifier.metrics_ = files.metrics
     classifier.predictions_ = files.predictions
     return classifier
+
+
+def _module(
+    weights: Weights, prefix: str, name: str, sizes: dict[str, Any], run_dir: Path
+) -> torch.nn.Module:
+    """The model `name` of `sizes` holding the weights under `prefix.`."""
+    params = {k: v for k, v in sizes.items() if k not in DATA_SIZES["text"]}
+
+    def build() -> torch.nn.Module:
+        return build_text_model(
+            name, n_features=sizes["n_features"], n_classes=sizes["n_classes"], params=params
+        )
+
+    described = f"{prefix}_config of {run_dir / CONFIG}"
+    return weights.module(prefix, build, described=described)
 
 
 def run_text(
@@ -107,7 +145,7 @@ def run_text(
         seed=seed,
         test=test,
     )
-    classifier.fit(split.train)
+    classifier.fit(split.train, split.val)
     metrics = classifier.evaluate(split.test)
     sizes = {"train": split.train.height, "test": split.test.height}
     if split.val is not None:
