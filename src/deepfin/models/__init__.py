@@ -24,6 +24,8 @@ from deepfin.models.tabular.ft_transformer import FTTransformerConfig, FTTransfo
 from deepfin.models.tabular.logistic import LogisticConfig, LogisticScorer
 from deepfin.models.tabular.mlp import MLPConfig, MLPScorer
 from deepfin.models.text.minilm import MiniLMClassifier, MiniLMConfig
+from deepfin.models.text.text_hybrid import TextHybrid, TextHybridConfig
+from deepfin.models.text.text_transformer import TextTransformer, TextTransformerConfig
 from deepfin.models.text.tfidf_logistic import TfidfLogistic, TfidfLogisticConfig
 
 # windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1); texts -> logits (B, C), from
@@ -70,6 +72,11 @@ MODELS: dict[str, ModelEntry] = {
     ),
     # the pretrained sentence encoder (its weights ship in a package) under a class head
     "minilm": ModelEntry(MiniLMConfig, MiniLMClassifier, task="text", fit="gradient"),
+    # from scratch, over a WordPiece vocabulary learned from the training texts
+    "text_transformer": ModelEntry(
+        TextTransformerConfig, TextTransformer, task="text", fit="gradient"
+    ),
+    "text_hybrid": ModelEntry(TextHybridConfig, TextHybrid, task="text", fit="gradient"),
 }
 
 

@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 
 from deepfin import TextClassifier, load_run
+from deepfin.data.text.tokens import TextTokenizer
 from deepfin.errors import ConfigError
 from deepfin.tasks.text.config import load_text_config
 from deepfin.training import TrainingConfig
@@ -77,3 +78,24 @@ def test_fine_tune_is_refused_for_a_model_with_nothing_pretrained() -> None:
         TextClassifier(fine_tune=True)
     with pytest.raises(ConfigError, match="--fine-tune"):
         TextClassifier(model="minilm", model_params={"fine_tune": True})
+
+
+@pytest.mark.parametrize("model", ["text_transformer", "text_hybrid"])
+def test_a_model_from_scratch_learns_a_planted_sentiment_on_its_own_vocabulary(
+    model: str, tmp_path: Path
+) -> None:
+    frame = planted_texts(700, seed=3)
+    test = frame[600:].with_columns(pl.col("sentence") + " zebracorn")  # a word of test only
+    training = TrainingConfig(epochs=8, batch_size=32, progress=False, patience=3)
+    classifier = TextClassifier(model=model, vocab_size=300, training=training)
+    metrics = classifier.fit(frame[:500], frame[500:600]).evaluate(test)
+    assert metrics["models"][model]["accuracy"] > 0.9
+    assert classifier.tokenizer_ is not None and classifier.tokenizer_.vocab_size <= 300
+    assert "zebracorn" not in classifier.tokenizer_.tokenizer.get_vocab()
+    everything = TextTokenizer.train(
+        pl.concat([frame[:500], test])["sentence"].to_list(), vocab_size=300
+    )
+    assert "zebracorn" in everything.tokenizer.get_vocab()  # it would be, had test texts leaked
+    classifier.save(tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    assert loaded.predict(test).equals(classifier.predict(test))

@@ -10,6 +10,7 @@ from typing import Any
 from deepfin.config import build_sections, read_toml
 from deepfin.errors import ConfigError
 from deepfin.models import TEXT_MODELS, hyperparameters
+from deepfin.models.text.text_transformer import MAX_POSITIONS
 from deepfin.training import TrainingConfig
 
 
@@ -48,6 +49,11 @@ class TextConfig:
             raise ConfigError(
                 f"{self.model} has no pretrained encoder to fine-tune; fine_tune applies to "
                 f"{', '.join(pretrained)}"
+            )
+        if isinstance(self.max_tokens, int) and self.max_tokens > MAX_POSITIONS:
+            raise ConfigError(
+                f"max_tokens={self.max_tokens} is more than the {MAX_POSITIONS} positions of "
+                f"the encoders; use at most {MAX_POSITIONS}"
             )
         if "fine_tune" in self.model_params:
             raise ConfigError("give fine_tune as its own setting (--fine-tune), not in params")
