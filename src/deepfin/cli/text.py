@@ -107,6 +107,67 @@ def predict(
     console.print(f"{flat.height} text(s) labelled; written to {escape(str(destination))}")
 
 
+@text_app.command()
+@guarded
+def faq(
+    faq: Annotated[str, typer.Option("--faq", help="FAQ table: question and answer columns.")],
+    question: Annotated[
+        list[str] | None, typer.Option("--question", help="A message to answer (repeatable).")
+    ] = None,
+    questions: Annotated[
+        str | None, typer.Option(help="A file of messages to answer (a text column).")
+    ] = None,
+    held_out: Annotated[
+        str | None,
+        typer.Option(help="Messages with the FAQ question that answers each (empty: none)."),
+    ] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="Entries shown per message.")] = 3,
+    target_precision: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Right answers wanted among answered.")
+    ] = 0.9,
+    min_similarity: Annotated[
+        float | None, typer.Option(help="A threshold of your own instead of the calibrated one.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the answers (.csv or .parquet).")
+    ] = None,
+) -> None:
+    """Answer messages from a FAQ: the nearest questions, or no confident answer."""
+    from deepfin.data.text.reading import read_texts
+    from deepfin.tasks.text.faq import FaqIndex
+
+    messages = list(question or [])
+    if questions:
+        messages += read_texts(questions)["text"].to_list()
+    if not messages:
+        raise typer.BadParameter("give --question TEXT (repeatable) or --questions FILE")
+    index = FaqIndex(target_precision=target_precision, min_similarity=min_similarity)
+    index.fit(faq, held_out)
+    calibration = index.calibration_
+    if calibration is not None:
+        console.print(
+            f"threshold {calibration.threshold:.3f}: on {calibration.messages} held-out "
+            f"messages, precision {calibration.precision:.3f}, coverage {calibration.coverage:.3f}"
+        )
+    answers = index.answer(messages, top_k=top_k)
+    for message, rows in answers.group_by("message", maintain_order=True):
+        best = rows.row(0, named=True)
+        console.print(f"\n[bold]{escape(str(message[0]))}[/bold]")
+        if not best["confident"]:
+            console.print(
+                f"no confident answer (best similarity {best['similarity']:.3f} < "
+                f"{index.threshold_:.3f}); the nearest entries:"
+            )
+        for row in rows.iter_rows(named=True):
+            console.print(
+                f"  {row['rank']}. ({row['similarity']:.3f}) {escape(row['question'])} -> "
+                f"{escape(row['answer'])}"
+            )
+    if output is not None:
+        write_table(answers, table_destination(output))
+        console.print(f"written to {escape(str(output))}")
+
+
 def pl_round() -> Any:
     """Probabilities as text with four decimals, for a flat table."""
     import polars as pl

@@ -47,3 +47,22 @@ def test_a_batch_is_cut_to_its_longest_text() -> None:
 def test_a_broken_tokenizer_file_is_a_run_folder_error() -> None:
     with pytest.raises(RunFolderError, match=r"tokenizer\.json is not readable"):
         TextTokenizer.from_json("{not json")
+
+
+def test_an_epoch_s_batches_hold_every_text_once_and_texts_of_like_length() -> None:
+    tokenizer = TextTokenizer.train(TRAIN, vocab_size=200, min_frequency=1)
+    generator = torch.Generator().manual_seed(0)
+    words = torch.randint(1, 40, (3000,), generator=generator).tolist()
+    texts = [" ".join(["profit"] * n) for n in words]
+    rows = TokenRows(tokenizer.encode(texts, max_tokens=64), torch.zeros(3000))
+    torch.manual_seed(0)
+    batches = rows.batch_positions(32)
+    assert sorted(torch.cat(batches).tolist()) == list(range(3000))
+    padding = sum(int(rows.lengths[b].max() * len(b) - rows.lengths[b].sum()) for b in batches)
+    shuffled = torch.randperm(3000).split(32)
+    random_padding = sum(
+        int(rows.lengths[b].max() * len(b) - rows.lengths[b].sum()) for b in shuffled
+    )
+    assert padding < random_padding / 10
+    torch.manual_seed(0)
+    assert all(torch.equal(a, b) for a, b in zip(rows.batch_positions(32), batches, strict=True))

@@ -70,7 +70,7 @@ def test_fine_tuning_starts_from_settings_that_suit_it_unless_the_user_gives_oth
                                       "text.fine_tune": True, "training.epochs": 2})  # fmt: skip
     assert run.training.epochs == 2 and run.training.learning_rate == 1e-4
     frozen = load_text_config(overrides={"data.source": "x.csv", "text.model": "minilm"})
-    assert frozen.training.learning_rate == 1e-2
+    assert (frozen.training.epochs, frozen.training.patience) == (100, 10)
 
 
 def test_fine_tune_is_refused_for_a_model_with_nothing_pretrained() -> None:

@@ -59,10 +59,11 @@ def _recognised(frame: pl.DataFrame, names: tuple[str, ...], what: str, option: 
 
 
 def _frame(source: TextSource) -> pl.DataFrame:
-    return frame_from(source, what="texts", read=_read_file, files="CSV, Parquet, JSON or .txt")
+    return frame_from(source, what="texts", read=read_text_file, files="CSV, Parquet, JSON or .txt")
 
 
-def _read_file(path: Path) -> pl.DataFrame:
+def read_text_file(path: Path) -> pl.DataFrame:
+    """The table of a file of texts: PhraseBank .txt, JSON (lines), CSV (UTF-8) or Parquet."""
     suffix = path.suffix.lower()
     if suffix == ".txt" and path.is_file():
         return _read_phrasebank(path)

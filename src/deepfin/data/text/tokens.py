@@ -121,6 +121,20 @@ class TokenRows:
         ids = self.tokens.ids[positions, :width]
         return (ids, self.tokens.mask[positions, :width]), self.targets[positions]
 
+    def batch_positions(self, batch_size: int) -> list[torch.Tensor]:
+        """An epoch's batches of texts of similar length (little padding), in random order.
+
+        Shuffled texts are taken 50 batches at a time, sorted by length within that pool and
+        cut into batches; the batches are then shuffled (with torch's seeded generator)."""
+        order = torch.randperm(len(self))
+        pool = batch_size * 50
+        batches: list[torch.Tensor] = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]
+            batches.extend(chunk.split(batch_size))
+        return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+
     def by_length(self) -> torch.Tensor:
         """Positions from the shortest text to the longest: batches with little padding."""
         return torch.argsort(self.lengths, stable=True)

@@ -68,8 +68,11 @@ class MiniLMClassifier(nn.Module):
 
     def forward(self, token_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class logits (B, C) of token ids (B, L) and their mask (B, L)."""
-        embedding = self.embedding(token_ids, mask)  # (B, L) -> (B, H)
-        return self.head(F.dropout(embedding, self.config.dropout, self.training))
+        embedding = self.embedding(token_ids, mask)  # (B, L) -> (B, H), unit length
+        # at unit length a logit is at most the head's weight norm, which a small fine-tuning
+        # rate grows only slowly: scaled to norm sqrt(H), coordinates are of order one
+        scaled = embedding * MINILM.hidden**0.5
+        return self.head(F.dropout(scaled, self.config.dropout, self.training))
 
     @staticmethod
     def pretrained_tokenizer() -> Path:
