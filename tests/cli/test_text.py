@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from deepfin.cli import app
+from tests.conftest import SHARED_DATA
 from tests.tasks.text.test_estimator import planted_texts
 
 runner = CliRunner()
@@ -55,3 +57,24 @@ def test_bad_texts_are_one_error_line(tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
     result = invoke("train", "--data", str(tmp_path / "train.csv"), "--model", "bert")
     assert result.exit_code == 2 and "unknown model 'bert'" in result.output
+
+
+@pytest.mark.data
+def test_semeval_headline_scores_are_a_regression_beside_ridge_and_the_mean(tmp_path):
+    source = SHARED_DATA / "fiqa_semeval2017" / "SemEval2017_task5_headlines.json"
+    if not source.exists():
+        pytest.skip(f"needs ../shared/data ({source} is absent)")
+    result = invoke("train", "--data", str(source), "--run-dir", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert "R²" in result.output and "DM p vs mean" in result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    ridge = metrics["models"]["tfidf_ridge"]
+    assert metrics["task"] == "scores" and ridge["r2"] > 0.1 and ridge["pearson"] > 0.3
+    headlines = tmp_path / "headlines.csv"
+    pl.DataFrame({"title": ["Shares soar after record profit", "Bank fined for fraud"]}).write_csv(
+        headlines
+    )
+    result = invoke("predict", "--run", str(tmp_path / "run"), "--data", str(headlines))
+    assert result.exit_code == 0, result.output
+    scores = pl.read_csv(tmp_path / "headlines_labels.csv")["predicted"].to_list()
+    assert scores[0] > scores[1]

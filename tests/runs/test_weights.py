@@ -113,7 +113,8 @@ def _small(name: str) -> torch.nn.Module:
         return build_model(name, n_features=3, lookback=6, n_outputs=2)
     if MODELS[name].task == "text":
         vocabulary = getattr(MODELS[name].config, "pretrained_vocab_size", 3)
-        return build_text_model(name, n_features=vocabulary, n_classes=4)
+        outputs = 1 if name == "tfidf_ridge" else 4  # the ridge gives one score
+        return build_text_model(name, n_features=vocabulary, n_classes=outputs)
     module = build_tabular_model(name, n_features=3)
     assert isinstance(module, torch.nn.Module)
     return module

@@ -34,6 +34,10 @@ SHOWN = (
     ("top_3_accuracy", "top-3 accuracy"),
     ("log_loss", "log loss"),
     ("ece", "ECE"),
+    ("mse", "MSE"),
+    ("rmse", "RMSE"),
+    ("r2", "R²"),
+    ("pearson", "Pearson"),
 )
 
 
@@ -68,11 +72,14 @@ def train(
     table.add_column("model")
     rows = metrics["models"]
     shown = [(key, heading) for key, heading in SHOWN if any(key in row for row in rows.values())]
-    tests = sorted({key for row in rows.values() for key in row if key.startswith("mcnemar_p")})
+    tests = sorted(
+        {key for row in rows.values() for key in row if key.startswith(("mcnemar_p", "dm_p"))}
+    )
     for _, heading in shown:
         table.add_column(heading, justify="right")
     for key in tests:
-        table.add_column(key.replace("mcnemar_p_vs_", "McNemar p vs "), justify="right")
+        heading = key.replace("mcnemar_p_vs_", "McNemar p vs ").replace("dm_p_vs_", "DM p vs ")
+        table.add_column(heading, justify="right")
     for name, row in rows.items():
         cells = [format_value(row.get(key)) for key, _ in shown]
         table.add_row(escape(name), *cells, *[format_value(row.get(key)) for key in tests])
@@ -98,10 +105,12 @@ def predict(
     destination = table_destination(output or Path(data).with_name(Path(data).stem + "_labels.csv"))
     classifier = TextClassifier.load(run)
     labelled = classifier.predict(data)
-    flat = labelled.with_columns(
-        labelled["top_labels"].list.join(" | "),
-        labelled["top_probabilities"].list.eval(pl_round()).list.join(" | "),
-    )
+    flat = labelled
+    if "top_labels" in labelled.columns:  # classes; scores have one number per text
+        flat = labelled.with_columns(
+            labelled["top_labels"].list.join(" | "),
+            labelled["top_probabilities"].list.eval(pl_round()).list.join(" | "),
+        )
     write_table(flat, destination)
     console.print(flat.head(5), markup=False)
     console.print(f"{flat.height} text(s) labelled; written to {escape(str(destination))}")

@@ -27,6 +27,7 @@ from deepfin.models.text.minilm import MiniLMClassifier, MiniLMConfig
 from deepfin.models.text.text_hybrid import TextHybrid, TextHybridConfig
 from deepfin.models.text.text_transformer import TextTransformer, TextTransformerConfig
 from deepfin.models.text.tfidf_logistic import TfidfLogistic, TfidfLogisticConfig
+from deepfin.models.text.tfidf_ridge import TfidfRidge, TfidfRidgeConfig
 
 # windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1); texts -> logits (B, C), from
 # TF-IDF rows (B, F) or token ids and masks (B, L); a text model's n_features is its vocabulary
@@ -70,6 +71,8 @@ MODELS: dict[str, ModelEntry] = {
     "tfidf_logistic": ModelEntry(
         TfidfLogisticConfig, TfidfLogistic, task="text", fit="closed_form"
     ),
+    # for sentiment scores: scikit-learn's ridge regression, held as one linear layer
+    "tfidf_ridge": ModelEntry(TfidfRidgeConfig, TfidfRidge, task="text", fit="closed_form"),
     # the pretrained sentence encoder (its weights ship in a package) under a class head
     "minilm": ModelEntry(MiniLMConfig, MiniLMClassifier, task="text", fit="gradient"),
     # from scratch, over a WordPiece vocabulary learned from the training texts

@@ -76,3 +76,20 @@ def test_two_classes_and_a_class_absent_from_training() -> None:
         model.fit_closed_form(x, np.zeros(x.shape[0], dtype=np.int64))
     with pytest.raises(ConfigError, match="c must be a number above 0"):
         build_text_model("tfidf_logistic", n_features=5, n_classes=2, params={"c": 0})
+
+
+def test_the_ridge_baseline_is_scikit_learn_s_fit() -> None:
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(["up", "down", "flat", "the", "stock"], 6)) for _ in range(200)]
+    scores = np.array([t.count("up") - t.count("down") for t in texts], dtype=float) / 6
+    x = TfidfVectorizer().fit_transform(texts)
+    model = build_text_model(
+        "tfidf_ridge", n_features=x.shape[1], n_classes=1, params={"alpha": 0.5}
+    )
+    model.fit_closed_form(x, scores)
+    reference = Ridge(alpha=0.5).fit(x, scores).predict(x)
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x.toarray()).float())[:, 0].numpy()
+    np.testing.assert_allclose(ours, reference, atol=1e-5)

@@ -5,9 +5,11 @@ import polars as pl
 import pytest
 
 from deepfin import TextClassifier, load_run
+from deepfin.data.text.splits import split_texts
 from deepfin.errors import DataError, RunFolderError
 from deepfin.tasks.text.config import TextDataConfig
 from deepfin.tasks.text.files import run_text
+from deepfin.training import TrainingConfig
 from tests.conftest import SHARED_DATA
 
 WORDS = {
@@ -73,13 +75,67 @@ def test_no_file_of_the_run_folder_holds_the_personal_data_of_the_texts(tmp_path
     assert "[EMAIL]" in " ".join(pl.read_parquet(tmp_path / "run" / "predictions.parquet")["text"])
 
 
+SCORE = {"positive": 0.6, "negative": -0.6, "neutral": 0.0}
+
+
+def planted_scores(n: int, seed: int = 0) -> pl.DataFrame:
+    """Planted texts whose sentiment score is the phrase's score plus noise, in [-1, 1]."""
+    frame = planted_texts(n, seed)
+    noise = np.random.default_rng(seed + 1).normal(0, 0.1, n)
+    score = np.clip(frame["sentiment"].replace_strict(SCORE).to_numpy() + noise, -1, 1)
+    return frame.with_columns(pl.Series("sentiment", score))
+
+
+def test_fractional_labels_are_scores_learned_beside_ridge_and_the_mean(tmp_path: Path) -> None:
+    frame = planted_scores(900)
+    classifier = TextClassifier().fit(frame.head(700))
+    assert classifier.scores_ and classifier.model_name == "tfidf_ridge"
+    metrics = classifier.evaluate(frame.tail(200))
+    rows = metrics["models"]
+    assert list(rows) == ["tfidf_ridge", "mean"] and metrics["task"] == "scores"
+    assert rows["tfidf_ridge"]["r2"] > 0.7 and rows["tfidf_ridge"]["pearson"] > 0.85
+    assert rows["tfidf_ridge"]["dm_p_vs_mean"] < 1e-6
+    actual = frame.tail(200)["sentiment"].to_numpy()
+    assert rows["mean"]["mse"] == pytest.approx(
+        np.mean((actual - frame.head(700)["sentiment"].mean()) ** 2)
+    )
+    predicted = classifier.predict(frame.tail(5))
+    assert predicted.columns == ["text", "predicted", "label"]
+    classifier.save(tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    assert loaded.predict(frame.tail(50)).equals(classifier.predict(frame.tail(50)))
+
+
+def test_a_network_learns_scores_with_a_squared_loss() -> None:
+    frame = planted_scores(600, seed=4)
+    training = TrainingConfig(epochs=8, batch_size=32, progress=False, patience=3)
+    classifier = TextClassifier(model="text_hybrid", vocab_size=300, training=training)
+    rows = classifier.fit(frame[:400], frame[400:500]).evaluate(frame[500:])["models"]
+    assert list(rows) == ["text_hybrid", "tfidf_ridge", "mean"]
+    assert rows["text_hybrid"]["r2"] > 0.6
+    assert 0 <= rows["text_hybrid"]["dm_p_vs_tfidf_ridge"] <= 1
+
+
+def test_whole_numbers_stay_classes_and_a_split_keeps_each_tenth_of_the_scores() -> None:
+    codes = planted_texts(300).with_columns(
+        pl.col("sentiment").replace_strict({"negative": 0.0, "neutral": 1.0, "positive": 2.0})
+    )
+    classifier = TextClassifier().fit(codes)
+    assert not classifier.scores_ and classifier.classes_ == ["0", "1", "2"]
+    split = split_texts(
+        planted_scores(1000).rename({"sentence": "text", "sentiment": "label"}), seed=0
+    )
+    assert split.test.height == pytest.approx(100, abs=10)
+    assert split.test["label"].mean() == pytest.approx(split.train["label"].mean(), abs=0.05)
+
+
 def test_labels_the_classifier_cannot_score_are_refused(tmp_path: Path) -> None:
     frame = planted_texts(300)
     with pytest.raises(DataError, match="every training text has the label"):
         TextClassifier().fit(frame.with_columns(pl.lit("neutral").alias("sentiment")))
-    scores = pl.DataFrame({"title": ["profit rose", "sales fell"], "sentiment": [0.43, -0.34]})
-    with pytest.raises(DataError, match="fractional numbers"):
-        TextClassifier().fit(scores)
+    scores = planted_scores(200)
+    with pytest.raises(DataError, match="labelled with classes; the model learned scores"):
+        TextClassifier().fit(scores).evaluate(frame)
     classifier = TextClassifier().fit(frame)
     unseen = pl.DataFrame({"text": ["profit rose again"], "label": ["ecstatic"]})
     with pytest.raises(DataError, match=r"never seen in training \(ecstatic\)"):

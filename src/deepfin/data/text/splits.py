@@ -88,7 +88,8 @@ def split_texts(
         frame = frame.filter(~overlap)
     if removed:
         log.warning("removed %d duplicate text(s) before splitting", removed)
-    labels = frame["label"].cast(pl.String).to_numpy() if "label" in frame.columns else None
+    scores = "label" in frame.columns and is_scores(frame["label"])
+    labels = strata(frame["label"]) if "label" in frame.columns else None
     if labels is not None and len(np.unique(labels)) < 2:
         raise DataError(
             f"every text has the label {labels[0]!r}; a classifier needs at least two classes"
@@ -109,7 +110,7 @@ def split_texts(
     train = frame.filter(pl.Series(part == 0))
     if test is None:
         test = frame.filter(pl.Series(part == 2))
-    elif labels is not None and "label" in test.columns:
+    elif labels is not None and not scores and "label" in test.columns:
         unseen = sorted(set(test["label"].cast(pl.String)) - set(train["label"].cast(pl.String)))
         if unseen:
             raise DataError(
@@ -119,3 +120,21 @@ def split_texts(
             )
     val = frame.filter(pl.Series(part == 1)) if val_fraction else None
     return TextSplit(train=train, val=val, test=test, duplicates_removed=removed, seed=seed)
+
+
+def is_scores(labels: pl.Series) -> bool:
+    """Whether labels are scores: fractional numbers (whole numbers, even as floats, are
+    class codes)."""
+    if not labels.dtype.is_float():
+        return False
+    values = labels.drop_nulls().to_numpy()
+    return bool(len(values)) and bool(np.any(values != np.round(values)))
+
+
+def strata(labels: pl.Series) -> np.ndarray:
+    """The groups a split keeps in proportion: each class, or each tenth of the scores."""
+    if not is_scores(labels):
+        return labels.cast(pl.String).to_numpy()
+    values = labels.to_numpy().astype(np.float64)
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)[1:-1]))
+    return np.searchsorted(edges, values, side="right").astype(str)

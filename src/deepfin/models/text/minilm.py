@@ -30,7 +30,7 @@ class MiniLMConfig:
     pretrained_vocab_size: ClassVar[int] = MINILM.vocab_size  # n_features must be this
 
     n_features: int  # the vocabulary: the pretrained tokenizer's 30,522 WordPiece tokens
-    n_classes: int
+    n_classes: int  # 1: a score
     fine_tune: bool = False  # False: the encoder stays as pretrained, only the head learns
     dropout: float = 0.1  # on the encoder's layers (when tuned) and the sentence embedding
     layer_decay: float = 1.0  # a layer learns at this times the rate of the layer above it
@@ -43,8 +43,10 @@ class MiniLMConfig:
             )
         if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int):
             raise ConfigError(f"minilm: n_classes must be an integer; got {self.n_classes!r}")
-        if self.n_classes < 2:
-            raise ConfigError(f"minilm: n_classes must be at least 2; got {self.n_classes}")
+        if self.n_classes < 1:
+            raise ConfigError(
+                f"minilm: n_classes must be at least 1 (a score); got {self.n_classes}"
+            )
         if not isinstance(self.fine_tune, bool):
             raise ConfigError(f"minilm: fine_tune must be true or false; got {self.fine_tune!r}")
         check_dropout("minilm", self.dropout)

@@ -24,7 +24,7 @@ class TextHybridConfig:
     """Vocabulary, classes, widths and how many closing tokens the short path reads."""
 
     n_features: int  # the vocabulary of the tokenizer learned from the training texts
-    n_classes: int
+    n_classes: int  # 1: a score
     embedding_size: int = 128
     hidden_size: int = 128  # per path
     short_tokens: int = 16
@@ -40,8 +40,10 @@ class TextHybridConfig:
         )
         if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int):
             raise ConfigError(f"text_hybrid: n_classes must be an integer; got {self.n_classes!r}")
-        if self.n_classes < 2:
-            raise ConfigError(f"text_hybrid: n_classes must be >= 2; got {self.n_classes}")
+        if self.n_classes < 1:
+            raise ConfigError(
+                f"text_hybrid: n_classes must be >= 1 (1: a score); got {self.n_classes}"
+            )
         check_dropout("text_hybrid", self.dropout)
 
 

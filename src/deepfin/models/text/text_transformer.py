@@ -24,7 +24,7 @@ class TextTransformerConfig:
     """Vocabulary, classes and the encoder's size."""
 
     n_features: int  # the vocabulary of the tokenizer learned from the training texts
-    n_classes: int
+    n_classes: int  # 1: a score
     hidden: int = 128
     layers: int = 2
     heads: int = 4
@@ -36,8 +36,10 @@ class TextTransformerConfig:
             raise ConfigError(
                 f"text_transformer: n_classes must be an integer; got {self.n_classes!r}"
             )
-        if self.n_classes < 2:
-            raise ConfigError(f"text_transformer: n_classes must be >= 2; got {self.n_classes}")
+        if self.n_classes < 1:
+            raise ConfigError(
+                f"text_transformer: n_classes must be >= 1 (1: a score); got {self.n_classes}"
+            )
         self.sizes.check("text_transformer")
 
     @property

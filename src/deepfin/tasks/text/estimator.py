@@ -15,24 +15,33 @@ from torch import nn
 
 from deepfin.data.text.privacy import mask_texts
 from deepfin.data.text.reading import TextSource, read_texts
+from deepfin.data.text.splits import is_scores
 from deepfin.data.text.tfidf import TfidfFeatures, sparse_tensor
 from deepfin.data.text.tokens import TextTokenizer, TokenIds
 from deepfin.errors import DataError
-from deepfin.metrics.multiclass import classification_metrics, mcnemar_test
 from deepfin.models import MODELS, build_text_model, hyperparameters
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.text.config import TextConfig, training_defaults
-from deepfin.tasks.text.fitting import by_length, encode, fit_token_model
+from deepfin.tasks.text.evaluation import class_rows, score_rows
+from deepfin.tasks.text.fitting import (
+    by_length,
+    cross_entropy,
+    encode,
+    fit_token_model,
+    score_loss,
+)
 from deepfin.training import History, TrainingConfig
 
 log = logging.getLogger(__name__)
 
-BASELINE, MAJORITY = "tfidf_logistic", "majority"
+TFIDF_MODELS = ("tfidf_logistic", "tfidf_ridge")  # the baselines: for classes, for scores
+MAJORITY, MEAN = "majority", "mean"
 TOP_K = 3
 
 
 class TextClassifier(Estimator):
-    """Labels texts: the most probable class, its probability and the runners-up."""
+    """Labels texts: the most probable class, its probability and the runners-up; or, for
+    labels that are fractional numbers (sentiment scores), a score."""
 
     def __init__(
         self,
@@ -59,13 +68,15 @@ class TextClassifier(Estimator):
         )
         self.training = training or TrainingConfig(**training_defaults(model, fine_tune=fine_tune))
         self.model_: nn.Module | None = None
-        self.baseline_: nn.Module | None = None  # tfidf_logistic, when it is not the model
+        self.baseline_: nn.Module | None = None  # the TF-IDF baseline, when it is not the model
         self.features_: TfidfFeatures | None = None
         self.tokenizer_: TextTokenizer | None = None  # token models only
         self.history_: History = History()
         self.truncated_: dict[str, int] = {}
         self.classes_: list[str] = []
         self.majority_: int = 0
+        self.scores_: bool = False  # learned: fractional-number labels make a regression
+        self.mean_: float = 0.0  # the training texts' mean score
         self.masked_: dict[str, int] = {}
         self.metrics_: dict[str, Any] | None = None
         self.predictions_: pl.DataFrame | None = None
@@ -75,15 +86,13 @@ class TextClassifier(Estimator):
         return {**dataclasses.asdict(self.config), "training": dataclasses.asdict(self.training)}
 
     def _texts(self, source: TextSource | pl.DataFrame) -> pl.DataFrame:
-        """`text` (masked unless switched off) and `label` (as text) of a source."""
+        """`text` (masked unless switched off) and `label` (class names as text; scores as
+        numbers) of a source."""
         frame = read_texts(source)
-        if "label" in frame.columns:
-            if frame.schema["label"].is_float():
-                raise DataError(
-                    "the labels are fractional numbers (scores); TextClassifier learns classes: "
-                    "give a column of class names or whole numbers"
-                )
-            frame = frame.with_columns(pl.col("label").cast(pl.String))
+        if "label" in frame.columns and not is_scores(frame["label"]):
+            whole = frame.schema["label"].is_float()  # 0.0, 1.0, 2.0: classes after all
+            label = pl.col("label").cast(pl.Int64) if whole else pl.col("label")
+            frame = frame.with_columns(label.cast(pl.String))
         if not self.config.mask_personal_data:
             return frame
         masked, counts = mask_texts(frame["text"].to_list())
@@ -92,29 +101,26 @@ class TextClassifier(Estimator):
         return frame.with_columns(pl.Series("text", masked))
 
     def fit(self, train: TextSource, val: TextSource | None = None) -> TextClassifier:
-        """Learn the vocabulary, the TF-IDF baseline and the classifier from labelled training
-        texts; for a trained network, `val` chooses the epoch kept."""
+        """Learn the vocabulary, the TF-IDF baseline and the model from labelled training texts
+        (classes, or scores when the labels are fractional numbers); for a trained network,
+        `val` chooses the epoch kept."""
         self.masked_, self.truncated_ = {}, {}
         frame = self._labelled(train, "training")
-        counts = Counter(frame["label"].to_list())
-        if len(counts) < 2:
-            raise DataError(
-                f"every training text has the label {frame['label'][0]!r}; a classifier needs "
-                "at least two classes"
-            )
-        self.classes_ = sorted(counts)
-        self.majority_ = self.classes_.index(counts.most_common(1)[0][0])
-        texts, codes = frame["text"].to_list(), self._codes(frame["label"])
+        self.scores_ = is_scores(frame["label"])
+        targets = self._learn_targets(frame["label"])
+        texts = frame["text"].to_list()
         self.features_ = TfidfFeatures(ngram_max=self.config.ngram_max, min_df=self.config.min_df)
+        outputs = 1 if self.scores_ else len(self.classes_)
+        tfidf = self.baseline_name
         baseline = build_text_model(
-            BASELINE,
+            tfidf,
             n_features=self.features_.fit(texts).n_features,
-            n_classes=len(self.classes_),
-            params=self.config.model_params if self.config.model == BASELINE else None,
+            n_classes=outputs,
+            params=self.config.model_params if self.config.model == tfidf else None,
         )
-        baseline.fit_closed_form(self.features_.transform(texts), codes)  # type: ignore[operator]
-        if self.config.model == BASELINE:
-            self.model_, self.baseline_ = baseline.eval(), None
+        baseline.fit_closed_form(self.features_.transform(texts), targets)  # type: ignore[operator]
+        if self.config.model in TFIDF_MODELS:  # the task's own TF-IDF model
+            self.model_, self.baseline_, self.tokenizer_ = baseline.eval(), None, None
             return self
         self.baseline_ = baseline.eval()
         self.tokenizer_ = self._tokenizer(texts)
@@ -126,7 +132,7 @@ class TextClassifier(Estimator):
         model = build_text_model(
             self.config.model,
             n_features=self.tokenizer_.vocab_size,
-            n_classes=len(self.classes_),
+            n_classes=outputs,
             params=params,
         )
         load_pretrained = getattr(model, "load_pretrained", None)
@@ -135,13 +141,50 @@ class TextClassifier(Estimator):
         held_out = None
         if val is not None:
             val_frame = self._labelled(val, "validation")
-            val_texts = val_frame["text"].to_list()
-            held_out = (self._encode(val_texts, "val"), self._codes(val_frame["label"]))
+            val_targets = self._targets(val_frame["label"])
+            held_out = (self._encode(val_frame["text"].to_list(), "val"), val_targets)
         else:
             log.warning("no validation texts: the network trains every epoch; the last is kept")
-        self.history_ = fit_token_model(model, tokens, codes, held_out, training=self.training)
+        loss = score_loss if self.scores_ else cross_entropy
+        self.history_ = fit_token_model(
+            model, tokens, targets, held_out, training=self.training, loss_fn=loss
+        )
         self.model_ = model.eval()
         return self
+
+    @property
+    def baseline_name(self) -> str:
+        """The TF-IDF model every other is judged against: logistic for classes, ridge for
+        scores."""
+        return TFIDF_MODELS[1] if self.scores_ else TFIDF_MODELS[0]
+
+    @property
+    def model_name(self) -> str:
+        """The fitted model's name (a TF-IDF model asked for is the task's own)."""
+        return self.baseline_name if self.config.model in TFIDF_MODELS else self.config.model
+
+    def _learn_targets(self, labels: pl.Series) -> np.ndarray:
+        """Classes (or the mean score) of the training labels, and the labels as targets."""
+        if self.scores_:
+            self.classes_, self.mean_ = [], float(labels.mean())  # type: ignore[arg-type]
+            return self._targets(labels)
+        counts = Counter(labels.to_list())
+        if len(counts) < 2:
+            raise DataError(
+                f"every training text has the label {labels[0]!r}; a classifier needs "
+                "at least two classes"
+            )
+        self.classes_ = sorted(counts)
+        self.majority_ = self.classes_.index(counts.most_common(1)[0][0])
+        return self._targets(labels)
+
+    def _targets(self, labels: pl.Series) -> np.ndarray:
+        """Scores as float32, or class names as codes (unknown names refused)."""
+        if self.scores_:
+            if not is_scores(labels) and not labels.dtype.is_numeric():
+                raise DataError("these texts are labelled with classes; the model learned scores")
+            return labels.cast(pl.Float32).to_numpy().copy()  # writable, for torch
+        return self._codes(labels)
 
     def _labelled(self, source: TextSource, role: str) -> pl.DataFrame:
         frame = self._texts(source)
@@ -172,27 +215,37 @@ class TextClassifier(Estimator):
             )
         return np.array([position[label] for label in labels], dtype=np.int64)
 
-    def predict_proba(self, texts: list[str], *, role: str = "predict") -> np.ndarray:
-        """Class probabilities (texts, classes) of already masked texts."""
+    def outputs(self, texts: list[str], *, role: str = "predict") -> np.ndarray:
+        """The model's raw outputs (texts, classes) (logits; one score column for scores) of
+        already masked texts."""
         self.check_is_fitted()
         assert self.model_ is not None
         if self.tokenizer_ is None:
-            return self._baseline_proba(self.model_, texts)
-        logits = by_length(self.model_, self._encode(texts, role))
-        return torch.softmax(logits.double(), dim=1).numpy()
+            return self._tfidf_outputs(self.model_, texts)
+        return by_length(self.model_, self._encode(texts, role)).double().numpy()
 
-    def _baseline_proba(self, model: nn.Module, texts: list[str]) -> np.ndarray:
+    def _tfidf_outputs(self, model: nn.Module, texts: list[str]) -> np.ndarray:
         assert self.features_ is not None
         with torch.no_grad():
-            logits = model(sparse_tensor(self.features_.transform(texts)))
-        return torch.softmax(logits.double(), dim=1).numpy()
+            return model(sparse_tensor(self.features_.transform(texts))).double().numpy()
+
+    def predict_proba(self, texts: list[str], *, role: str = "predict") -> np.ndarray:
+        """Class probabilities (texts, classes) of already masked texts."""
+        if self.scores_:
+            raise DataError("this model scores texts; it has no class probabilities")
+        return softmax(self.outputs(texts, role=role))
 
     def predict(self, source: TextSource) -> pl.DataFrame:
-        """Per text: the label, its probability, and the top-3 labels with theirs."""
+        """Per text: the label, its probability and the top-3 labels with theirs (or the
+        predicted score)."""
         frame = self._texts(source)
-        return self._labels(frame, self.predict_proba(frame["text"].to_list()))
+        return self._labels(frame, self.outputs(frame["text"].to_list()))
 
-    def _labels(self, frame: pl.DataFrame, probabilities: np.ndarray) -> pl.DataFrame:
+    def _labels(self, frame: pl.DataFrame, outputs: np.ndarray) -> pl.DataFrame:
+        if self.scores_:
+            out = frame.select("text").with_columns(pl.Series("predicted", outputs[:, 0]))
+            return out.with_columns(frame["label"]) if "label" in frame.columns else out
+        probabilities = softmax(outputs)
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K]
         classes = np.array(self.classes_)
         out = frame.select("text").with_columns(
@@ -207,34 +260,32 @@ class TextClassifier(Estimator):
         return out.with_columns(frame["label"]) if "label" in frame.columns else out
 
     def evaluate(self, test: TextSource) -> dict[str, Any]:
-        """Metrics of the model, the TF-IDF baseline and the majority class on labelled test
-        texts, each with McNemar's test against the one below it."""
+        """Metrics of the model, the TF-IDF baseline and the majority class (the training
+        mean, for scores) on labelled test texts, each tested against the row below it."""
         frame = self._labelled(test, "test")
-        labels = self._codes(frame["label"])
+        targets = self._targets(frame["label"])
         texts = frame["text"].to_list()
-        probabilities = {self.config.model: self.predict_proba(texts, role="test")}
+        outputs = {self.model_name: self.outputs(texts, role="test")}
         if self.baseline_ is not None:
-            probabilities[BASELINE] = self._baseline_proba(self.baseline_, texts)
-        majority = np.zeros((len(labels), len(self.classes_)))
-        majority[:, self.majority_] = 1.0
-        probabilities[MAJORITY] = majority
-        rows = {
-            name: classification_metrics(labels, p, self.classes_)
-            for name, p in probabilities.items()
-        }
-        correct = {name: p.argmax(axis=1) == labels for name, p in probabilities.items()}
-        # the model against the TF-IDF baseline; the baseline against the majority class
-        for name, reference in ((self.config.model, BASELINE), (BASELINE, MAJORITY)):
-            if name != reference and name in correct:
-                _, p_value = mcnemar_test(correct[name], correct[reference])
-                rows[name][f"mcnemar_p_vs_{reference}"] = p_value
+            outputs[self.baseline_name] = self._tfidf_outputs(self.baseline_, texts)
+        if self.scores_:
+            predicted = {name: out[:, 0] for name, out in outputs.items()}
+            rows = score_rows(
+                targets.astype(np.float64), predicted | {MEAN: np.full(len(targets), self.mean_)}
+            )
+        else:
+            majority = np.zeros((len(targets), len(self.classes_)))
+            majority[:, self.majority_] = 1.0
+            probabilities = {name: softmax(out) for name, out in outputs.items()}
+            rows = class_rows(targets, probabilities | {MAJORITY: majority}, self.classes_)
         self.metrics_ = {
+            "task": "scores" if self.scores_ else "classes",
             "models": rows,
             "classes": self.classes_,
             "masked": dict(self.masked_),
             "truncated": dict(self.truncated_),
         }
-        self.predictions_ = self._labels(frame, probabilities[self.config.model])
+        self.predictions_ = self._labels(frame, outputs[self.model_name])
         return self.metrics_
 
     def save(self, run_dir: Path | str) -> Path:
@@ -249,3 +300,8 @@ class TextClassifier(Estimator):
         from deepfin.tasks.text.files import load_classifier
 
         return load_classifier(run_dir)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities (N, C) of logits (N, C), in float64."""
+    return torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float64)), dim=1).numpy()

@@ -27,7 +27,7 @@ from deepfin.runs.files import (
 from deepfin.runs.folders import check_fresh_folder
 from deepfin.runs.weights import Weights
 from deepfin.tasks.text.config import TextConfig, TextDataConfig
-from deepfin.tasks.text.estimator import BASELINE, TextClassifier
+from deepfin.tasks.text.estimator import TFIDF_MODELS, TextClassifier
 from deepfin.training import TrainingConfig
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ def save_classifier(classifier: TextClassifier, run_dir: Path) -> Path:
         preprocess={
             "classes": classifier.classes_,
             "majority": classifier.majority_,
+            "scores": classifier.scores_,
+            "mean": classifier.mean_,
             "tfidf": tfidf,
             "masked": classifier.masked_,
         },
@@ -82,16 +84,18 @@ def _classifier(run_dir: Path, files: RunFiles) -> TextClassifier:
     )
     sizes = saved["model_config"]
     weights = read_weights(run_dir, files.hashes)
-    classifier.model_ = _module(weights, "model", classifier.config.model, sizes, run_dir)
+    preprocess = files.preprocess
+    classifier.scores_ = bool(preprocess.get("scores", False))
+    classifier.mean_ = float(preprocess.get("mean", 0.0))
+    classifier.model_ = _module(weights, "model", classifier.model_name, sizes, run_dir)
     if "baseline_config" in saved:
         classifier.baseline_ = _module(
-            weights, "baseline", BASELINE, saved["baseline_config"], run_dir
+            weights, "baseline", classifier.baseline_name, saved["baseline_config"], run_dir
         )
-    if classifier.config.model != BASELINE:
+    if classifier.config.model not in TFIDF_MODELS:
         tokenizer = required_artifact(run_dir, TOKENIZER, files.hashes).decode("utf-8")
         classifier.tokenizer_ = TextTokenizer.from_json(tokenizer)
     classifier.history_ = files.history
-    preprocess = files.preprocess
     idf = weights.tensors().get("tfidf.idf")
     if idf is None:
         raise RunFolderError(f"{weights.path} lacks the TF-IDF weights; re-run the training")
@@ -100,7 +104,7 @@ def _classifier(run_dir: Path, files: RunFiles) -> TextClassifier:
     classifier.majority_ = int(preprocess["majority"])
     classifier.masked_ = dict(preprocess.get("masked", {}))
     widths = {
-        "classes": len(classifier.classes_),
+        "classes": 1 if classifier.scores_ else len(classifier.classes_),
         "the model's outputs": sizes["n_classes"],
     }
     baseline = classifier.baseline_ or classifier.model_

@@ -17,7 +17,7 @@ from torch import nn
 from deepfin.data.batches import TensorRows
 from deepfin.data.text.tokens import TextTokenizer, TokenIds, TokenRows
 from deepfin.training import History, TrainingConfig, fit_model, select_device
-from deepfin.training.evaluation import outputs_and_targets
+from deepfin.training.evaluation import LossFunction, outputs_and_targets
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 def cross_entropy(logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of logits (B, C) against class codes (B,) (floats in evaluation)."""
     return F.cross_entropy(logits, codes.long())
+
+
+def score_loss(outputs: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of predicted scores (B, 1) against the scores (B,)."""
+    return F.mse_loss(outputs[:, 0], scores.float())
 
 
 def frozen_embedding(model: nn.Module) -> nn.Module | None:
@@ -44,8 +49,10 @@ def fit_token_model(
     val: tuple[TokenIds, np.ndarray] | None,
     *,
     training: TrainingConfig,
+    loss_fn: LossFunction = cross_entropy,
 ) -> History:
-    """Train `model` (token ids and masks -> logits) in place; `val` chooses the kept epoch."""
+    """Train `model` (token ids and masks -> logits or a score) in place; `val` chooses the
+    kept epoch."""
     targets = torch.from_numpy(train_codes)
     embedding = frozen_embedding(model)
     if embedding is not None:
@@ -55,11 +62,9 @@ def fit_token_model(
         if val is not None:
             val_rows = TensorRows(by_length(embedding, val[0], device), torch.from_numpy(val[1]))
         head: nn.Module = model.head  # type: ignore[assignment]
-        return fit_model(head, rows, val_rows, loss_fn=cross_entropy, config=training)
+        return fit_model(head, rows, val_rows, loss_fn=loss_fn, config=training)
     val_tokens = None if val is None else TokenRows(val[0], torch.from_numpy(val[1]))
-    return fit_model(
-        model, TokenRows(train, targets), val_tokens, loss_fn=cross_entropy, config=training
-    )
+    return fit_model(model, TokenRows(train, targets), val_tokens, loss_fn=loss_fn, config=training)
 
 
 def by_length(

@@ -1,0 +1,51 @@
+"""The rows of a text evaluation: the model and its baselines on the same test texts, each
+with a test against the row below it (McNemar for classes, Diebold-Mariano for scores)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from deepfin.metrics.multiclass import classification_metrics, mcnemar_test
+from deepfin.metrics.regression import mean_absolute_error, root_mean_squared_error
+from deepfin.metrics.significance import diebold_mariano
+
+
+def class_rows(
+    labels: np.ndarray, probabilities: dict[str, np.ndarray], classes: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Per model (in order: the model, the TF-IDF baseline, the majority class) its metrics,
+    and McNemar's p-value against the next row."""
+    rows = {name: classification_metrics(labels, p, classes) for name, p in probabilities.items()}
+    correct = {name: p.argmax(axis=1) == labels for name, p in probabilities.items()}
+    names = list(probabilities)
+    for name, reference in itertools.pairwise(names):
+        rows[name][f"mcnemar_p_vs_{reference}"] = mcnemar_test(correct[name], correct[reference])[1]
+    return rows
+
+
+def score_rows(actual: np.ndarray, predicted: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per model (the model, the TF-IDF ridge, the training mean) MSE, RMSE, MAE, R², Pearson,
+    and the Diebold-Mariano p-value (squared errors) against the next row."""
+    rows: dict[str, dict[str, Any]] = {}
+    for name, scores in predicted.items():
+        errors = actual - scores
+        mse = float(np.mean(errors**2))
+        spread = float(np.sum((actual - actual.mean()) ** 2))
+        constant = bool(np.ptp(scores) == 0)
+        rows[name] = {
+            "mse": mse,
+            "rmse": root_mean_squared_error(actual, scores),
+            "mae": mean_absolute_error(actual, scores),
+            "r2": 1.0 - float(np.sum(errors**2)) / spread if spread else float("nan"),
+            "pearson": float("nan") if constant else float(stats.pearsonr(actual, scores)[0]),
+            "n": len(actual),
+        }
+    names = list(predicted)
+    for name, reference in itertools.pairwise(names):
+        test = diebold_mariano(actual, predicted[name], predicted[reference])
+        rows[name][f"dm_p_vs_{reference}"] = test["p_value"]
+    return rows
