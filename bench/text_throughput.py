@@ -88,8 +88,10 @@ def main() -> None:
         / results["sentence-transformers"][f"batch_{b}"]
         for b in (1, 64)
     }
-    print(f"deepfin / sentence-transformers: batch 1 {ratio['batch_1']:.2f}x, "
-          f"batch 64 {ratio['batch_64']:.2f}x")
+    print(
+        f"deepfin / sentence-transformers: batch 1 {ratio['batch_1']:.2f}x, "
+        f"batch 64 {ratio['batch_64']:.2f}x"
+    )
     meta = {"threads": torch.get_num_threads(), "texts": TEXTS, "single": SINGLE}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "text_throughput.json"

@@ -22,6 +22,7 @@ def _faults_per_step(x: torch.Tensor, steps: int = 20) -> float:
 
 MEASURE = """
 import torch
+torch.set_num_threads(1)  # one thread, one malloc arena: helper threads' arenas vary with load
 from deepfin import heap
 from tests.test_heap import _faults_per_step
 x = torch.randn(2048, 512)  # 4 MiB activations: mapped afresh each step outside the block

@@ -28,6 +28,11 @@ def test_train_then_predict_a_file_of_messages(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "McNemar p vs majority" in result.output and "majority" in result.output
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "Confusion matrix" in page and "The most confident mistakes" in page
+    (tmp_path / "run" / "report.html").unlink()
+    again = runner.invoke(app, ["report", str(tmp_path / "run")], catch_exceptions=False)
+    assert again.exit_code == 0 and (tmp_path / "run" / "report.html").exists()
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["split"]["test"] == 120 and metrics["models"]["tfidf_logistic"]["accuracy"] > 0.9
     messages = tmp_path / "messages.csv"

@@ -38,6 +38,7 @@ from deepfin.tasks.forecasting.compare import ModelSpec, run_compare
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.evaluation import REFERENCES, excluded_note
 from deepfin.tasks.forecasting.pipeline import new_run_dir, run_forecast
+from deepfin.tasks.text.estimator import TextClassifier
 from deepfin.training import TrainingConfig, distributed
 
 
@@ -192,6 +193,12 @@ def report_command(
         scorer = load_run(run_dir)
         assert isinstance(scorer, CreditScorer)
         path = write_credit_report(scorer, run_dir / REPORT)
+    elif task == "text":
+        from deepfin.report.text import write_text_report
+
+        classifier = load_run(run_dir)
+        assert isinstance(classifier, TextClassifier)
+        path = write_text_report(classifier, run_dir / REPORT)
     elif task in ("forecast", "backtest"):
         path = build_report(run_dir)
     else:

@@ -28,6 +28,7 @@ SPELLED = {
     "data.columns": "--column",
     "forecast.model_params": "--param",
     "credit.model_params": "--param",
+    "text.model_params": "--param",
     "credit.drop": "--drop-column",
     "credit.allow_columns": "--allow-column",
     "privacy.enabled": "--dp/--no-dp",
@@ -71,6 +72,7 @@ HELP = {
     "credit.baselines": "Baseline models ('' for none).",
     "credit.unknown_categories": "error or other.",
     "credit.model_params": "Model hyperparameter key=value.",
+    "text.model_params": "Model hyperparameter key=value.",
     "privacy.enabled": "Train with DP-SGD.",
 }
 

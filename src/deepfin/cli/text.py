@@ -12,6 +12,7 @@ from rich.table import Table
 
 from deepfin.cli.common import (
     ConfigOption,
+    ReportOption,
     console,
     format_value,
     guarded,
@@ -20,6 +21,7 @@ from deepfin.cli.common import (
 )
 from deepfin.cli.options import config_options
 from deepfin.models import TEXT_MODELS
+from deepfin.runs.files import REPORT
 from deepfin.tasks.forecasting.pipeline import new_run_dir
 from deepfin.tasks.text.config import TextConfig, TextDataConfig, load_text_config
 from deepfin.tasks.text.estimator import TextClassifier
@@ -57,6 +59,7 @@ def train(
     flags: dict[str, Any],
     config: ConfigOption = None,
     run_dir: Annotated[Path | None, typer.Option(help="Default runs/<time>-text-<model>.")] = None,
+    report: ReportOption = True,
 ) -> None:
     """Train a text classifier beside the majority class; save a run folder."""
     run = load_text_config(config, {k: v for k, v in flags.items() if v is not None})
@@ -91,6 +94,11 @@ def train(
     if cut:
         shown_cut = ", ".join(f"{count} {role}" for role, count in cut.items())
         console.print(f"texts cut to {run.text.max_tokens} tokens: {shown_cut}")
+    if report:
+        from deepfin.report.text import write_text_report
+
+        page = write_text_report(classifier, folder / REPORT)
+        console.print(f"report: {escape(str(page))}")
     console.print(f"run folder: {escape(str(folder))}")
 
 

@@ -76,3 +76,47 @@ def global_importance(attributions: np.ndarray, names: Sequence[str]) -> list[di
         {"feature": names[i], "mean_abs_log_odds": float(mean_abs[i]), "share": mean_abs[i] / total}
         for i in order
     ]
+
+
+def token_attributions(
+    model: nn.Module,
+    token_ids: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    output: int,
+    steps: int = 32,
+) -> np.ndarray:
+    """Integrated gradients (L,) of one text's output `output` to each of its tokens (1, L).
+
+    The path runs from zero token embeddings to the text's own through the model's token
+    embedding table (the nn.Embedding as wide as its vocabulary), replaced on the way by a
+    forward hook; positions and the rest stay as they are. The attributions sum to
+    f(text) - f(zero embeddings).
+    """
+    table = token_table(model)
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        embedded = table(token_ids)  # (1, L) -> (1, L, E)
+    alphas = torch.tensor((nodes + 1) / 2, dtype=embedded.dtype)[:, None, None]  # (S, 1, 1)
+    path = (alphas * embedded).requires_grad_(True)  # (S, L, E)
+    handle = table.register_forward_hook(lambda module, inputs, out: path)
+    try:
+        outputs = model(token_ids.expand(steps, -1), mask.expand(steps, -1))  # (S, C)
+        (gradient,) = torch.autograd.grad(outputs[:, output].sum(), path)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    node_weights = torch.tensor(weights / 2, dtype=embedded.dtype)[:, None, None]
+    mean_gradient = (node_weights * gradient).sum(0)  # (S, L, E) -> (L, E)
+    return (embedded[0] * mean_gradient).sum(-1).detach().double().numpy()
+
+
+def token_table(model: nn.Module) -> nn.Embedding:
+    """The model's token embedding table: the nn.Embedding with one row per vocabulary entry."""
+    vocabulary = getattr(getattr(model, "config", None), "n_features", None)
+    for module in model.modules():
+        if isinstance(module, nn.Embedding) and module.num_embeddings == vocabulary:
+            return module
+    raise TypeError(f"{type(model).__name__} has no token embedding of {vocabulary} rows")

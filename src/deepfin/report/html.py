@@ -46,6 +46,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[go.Figure] = field(default_factory=list)
     preformatted: str = ""
+    html: str = ""  # markup made by deepfin, every text in it escaped by its maker
 
 
 def _cell(value: Any) -> str:
@@ -93,6 +94,8 @@ def render_page(title: str, sections: Sequence[Section]) -> str:
         parts += [_table_html(table) for table in section.tables]
         if section.preformatted:
             parts.append(f"<pre>{html.escape(section.preformatted)}</pre>")
+        if section.html:
+            parts.append(f"<div class='markup'>{section.html}</div>")
         for figure in section.figures:
             figure.update_layout(
                 template="plotly_white", margin={"l": 50, "r": 20, "t": 50, "b": 40}

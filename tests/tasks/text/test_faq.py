@@ -6,6 +6,7 @@ import pytest
 
 from deepfin.errors import DataError
 from deepfin.tasks.text.faq import FaqIndex, choose_threshold, read_faq
+from tests.conftest import SHARED_DATA
 
 FAQ = pl.DataFrame(
     {
@@ -88,3 +89,40 @@ def test_the_cli_answers_or_says_it_has_no_confident_answer(tmp_path: Path) -> N
     assert answers.filter(pl.col("rank") == 1)["question"][0] == "My card has not arrived yet"
     missing = CliRunner().invoke(app, ["text", "faq", "--faq", str(tmp_path / "faq.csv")])
     assert missing.exit_code != 0 and "--question" in missing.output
+
+
+def test_an_answer_asked_for_in_several_ways_is_one_entry_as_near_as_its_nearest_way() -> None:
+    faq = pl.concat(
+        [FAQ, pl.DataFrame({"question": ["Where is my new card?"], "answer": ["Within 5 days."]})]
+    )
+    index = FaqIndex(min_similarity=0.3).fit(faq)
+    answers = index.answer(["where is my new card"], top_k=4)
+    assert answers.height == 4  # four answers, though five questions
+    assert answers["answer"].n_unique() == 4
+    top = answers.row(0, named=True)
+    assert (top["answer"], top["question"]) == ("Within 5 days.", "Where is my new card?")
+
+
+@pytest.mark.data
+def test_banking77_messages_find_their_intent_s_answer() -> None:
+    folder = SHARED_DATA / "banking77"
+    if not folder.exists():
+        pytest.skip(f"needs ../shared/data ({folder} is absent)")
+    train = pl.read_csv(folder / "train.csv")
+    asked = train.group_by("category", maintain_order=True).head(5)  # five phrasings each
+    faq = asked.select(pl.col("text").alias("question"), pl.col("category").alias("answer"))
+    rest = train.join(asked.select("text"), on="text", how="anti").sample(600, seed=0)
+    first = dict(zip(faq["answer"], faq["question"], strict=False))
+    held_out = rest.select(
+        pl.col("text").alias("message"), pl.col("category").replace_strict(first).alias("question")
+    )
+    index = FaqIndex(target_precision=0.9).fit(faq, held_out)
+    test = pl.read_csv(folder / "test.csv").sample(600, seed=1)
+    answers = index.answer(test["text"].to_list(), top_k=3)
+    hit = answers.join(test.rename({"text": "message"}), on="message").filter(
+        pl.col("answer") == pl.col("category")
+    )
+    assert hit["message"].n_unique() / test.height > 0.85  # top-3
+    confident = answers.filter(pl.col("rank") == 1, pl.col("confident"))
+    right = confident.join(test.rename({"text": "message"}), on="message")
+    assert (right["answer"] == right["category"]).mean() > 0.8

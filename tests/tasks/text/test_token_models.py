@@ -28,6 +28,7 @@ def test_frozen_minilm_learns_a_planted_sentiment_beside_both_baselines(tmp_path
     classifier.predict(pl.DataFrame({"text": ["profit rose " * 30, "sales fell"]}))
     assert classifier.truncated_["predict"] == 1  # cut to 18 tokens, and counted
     assert classifier.history_.best_epoch >= 1  # the validation texts chose the kept epoch
+    assert classifier.history_.selected_by == "val_score"  # by accuracy
     classifier.save(tmp_path / "run")
     assert (tmp_path / "run" / "tokenizer.json").is_file()
     loaded = load_run(tmp_path / "run")
@@ -64,11 +65,11 @@ def test_fine_tuning_trains_the_encoder_and_round_trips(tmp_path: Path) -> None:
 
 def test_fine_tuning_starts_from_settings_that_suit_it_unless_the_user_gives_others() -> None:
     tuned = TextClassifier(model="minilm", fine_tune=True).training
-    assert (tuned.learning_rate, tuned.warmup_fraction, tuned.lr_schedule) == (1e-4, 0.1, "linear")
+    assert (tuned.learning_rate, tuned.warmup_fraction, tuned.lr_schedule) == (5e-5, 0.1, "linear")
     assert TextClassifier().training == TrainingConfig()  # TF-IDF: nothing to tune
     run = load_text_config(overrides={"data.source": "x.csv", "text.model": "minilm",
                                       "text.fine_tune": True, "training.epochs": 2})  # fmt: skip
-    assert run.training.epochs == 2 and run.training.learning_rate == 1e-4
+    assert run.training.epochs == 2 and run.training.learning_rate == 5e-5
     frozen = load_text_config(overrides={"data.source": "x.csv", "text.model": "minilm"})
     assert (frozen.training.epochs, frozen.training.patience) == (100, 10)
 

@@ -1,7 +1,9 @@
-"""FAQ answers: the FAQ entries whose questions are nearest a message, or no confident answer.
+"""FAQ answers: the answers whose questions are nearest a message, or no confident answer.
 
 The questions of a FAQ table are embedded once by the pretrained sentence encoder (unit
-vectors, so a dot product is the cosine similarity); a message gets its top-k entries. Below a
+vectors, so a dot product is the cosine similarity); an answer may be asked for in several
+ways (rows with the same answer), and is as near a message as its nearest question. A message
+gets its top-k answers. Below a
 similarity threshold there is no confident answer: the threshold is the lowest at which at
 least `target_precision` of held-out messages (each with the FAQ question that answers it, or
 none) would get a right answer, so a customer is answered only where answers are mostly right.
@@ -57,6 +59,8 @@ class FaqIndex(Estimator):
         self.faq_: pl.DataFrame | None = None
         self.calibration_: Calibration | None = None
         self.threshold_: float = DEFAULT_SIMILARITY
+        self.answers_: list[str] = []  # each answer once; several questions may ask for it
+        self.rows_: list[np.ndarray] = []  # per answer, the rows of its questions
 
     def fit(self, faq: TextSource, held_out: TextSource | None = None) -> FaqIndex:
         """Embed the FAQ's questions; choose the threshold on `held_out` (message, question)."""
@@ -65,6 +69,10 @@ class FaqIndex(Estimator):
         encoder.load_pretrained()
         self._embedding = encoder.embedding.eval()
         self._tokenizer = TextTokenizer.from_file(MiniLMClassifier.pretrained_tokenizer())
+        self.answers_ = list(dict.fromkeys(self.faq_["answer"].to_list()))
+        owner = {answer: i for i, answer in enumerate(self.answers_)}
+        owners = np.array([owner[answer] for answer in self.faq_["answer"]])
+        self.rows_ = [np.flatnonzero(owners == i) for i in range(len(self.answers_))]
         self.embeddings_ = self._embed(self.faq_["question"].to_list())
         if self.min_similarity is not None:
             self.threshold_ = self.min_similarity
@@ -84,30 +92,41 @@ class FaqIndex(Estimator):
         return by_length(self._embedding, encode(self._tokenizer, masked, max_tokens=MAX_TOKENS))
 
     def similarities(self, messages: list[str]) -> np.ndarray:
-        """Cosine similarity (messages, FAQ entries) of each message to each FAQ question."""
+        """Cosine similarity (messages, FAQ questions) of each message to each question."""
         self.check_is_fitted()
         assert self.embeddings_ is not None
         return (self._embed(messages) @ self.embeddings_.T).numpy()
 
+    def _by_answer(self, similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per message and answer the similarity of the answer's nearest question, and that
+        question's row: an answer asked in several ways is as near as its nearest way."""
+        best = np.empty((len(similarity), len(self.answers_)))
+        nearest = np.empty_like(best, dtype=np.int64)
+        for answer, rows in enumerate(self.rows_):
+            best[:, answer] = similarity[:, rows].max(axis=1)
+            nearest[:, answer] = rows[similarity[:, rows].argmax(axis=1)]
+        return best, nearest
+
     def answer(self, messages: list[str], *, top_k: int = 3) -> pl.DataFrame:
-        """Per message its top-k entries: rank, question, answer, similarity, confident."""
+        """Per message its top-k answers: rank, the nearest question asking for it, the answer,
+        their similarity, and whether it clears the threshold (confident)."""
         if top_k < 1:
             raise DataError(f"top_k must be at least 1; got {top_k}")
         assert self.faq_ is not None
-        similarity = self.similarities(messages)
-        k = min(top_k, similarity.shape[1])
-        order = np.argsort(-similarity, axis=1, kind="stable")[:, :k]  # (messages, k)
+        best, nearest = self._by_answer(self.similarities(messages))
+        k = min(top_k, best.shape[1])
+        order = np.argsort(-best, axis=1, kind="stable")[:, :k]  # (messages, k)
         rows = [
             {
                 "message": message,
                 "rank": rank + 1,
-                "question": self.faq_["question"][int(entry)],
-                "answer": self.faq_["answer"][int(entry)],
-                "similarity": float(similarity[row, entry]),
-                "confident": bool(similarity[row, entry] >= self.threshold_),
+                "question": self.faq_["question"][int(nearest[row, answer])],
+                "answer": self.answers_[int(answer)],
+                "similarity": float(best[row, answer]),
+                "confident": bool(best[row, answer] >= self.threshold_),
             }
             for row, message in enumerate(messages)
-            for rank, entry in enumerate(order[row])
+            for rank, answer in enumerate(order[row])
         ]
         return pl.DataFrame(rows)
 
@@ -121,18 +140,21 @@ class FaqIndex(Estimator):
             )
         table = table.with_columns(pl.col("question").cast(pl.String).fill_null(""))
         frame = read_texts(table.rename({"question": "faq_question"}), label_col="faq_question")
-        position = {q: i for i, q in enumerate(self.faq_["question"].to_list())}
-        expected = [position.get(q, -1) if q else -1 for q in frame["label"].to_list()]
-        unknown = sum(1 for q, e in zip(frame["label"], expected, strict=True) if q and e < 0)
+        answer_of = dict(zip(self.faq_["question"], self.faq_["answer"], strict=True))
+        position = {answer: i for i, answer in enumerate(self.answers_)}
+        expected = [
+            position[answer_of[q]] if q in answer_of else -1 for q in frame["label"].to_list()
+        ]
+        unknown = sum(1 for q in frame["label"] if q and q not in answer_of)
         if unknown:
             raise DataError(
                 f"{unknown} held-out message(s) name a question that is not in the FAQ; give "
                 "its exact text, or leave it empty for a message the FAQ cannot answer"
             )
-        similarity = self.similarities(frame["text"].to_list())
+        best, _ = self._by_answer(self.similarities(frame["text"].to_list()))
         return choose_threshold(
-            similarity.max(axis=1),
-            similarity.argmax(axis=1) == np.array(expected),
+            best.max(axis=1),
+            best.argmax(axis=1) == np.array(expected),
             answerable=np.array(expected) >= 0,
             target_precision=self.target_precision,
         )

@@ -8,6 +8,7 @@ trains end to end on token rows, each batch cut to its longest text.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -54,6 +55,7 @@ def fit_token_model(
     """Train `model` (token ids and masks -> logits or a score) in place; `val` chooses the
     kept epoch."""
     targets = torch.from_numpy(train_codes)
+    score = None if val is None else validation_score(val[1], loss_fn)
     embedding = frozen_embedding(model)
     if embedding is not None:
         device = select_device(training.device)
@@ -62,9 +64,33 @@ def fit_token_model(
         if val is not None:
             val_rows = TensorRows(by_length(embedding, val[0], device), torch.from_numpy(val[1]))
         head: nn.Module = model.head  # type: ignore[assignment]
-        return fit_model(head, rows, val_rows, loss_fn=loss_fn, config=training)
+        return fit_model(head, rows, val_rows, loss_fn=loss_fn, config=training, val_score=score)
     val_tokens = None if val is None else TokenRows(val[0], torch.from_numpy(val[1]))
-    return fit_model(model, TokenRows(train, targets), val_tokens, loss_fn=loss_fn, config=training)
+    return fit_model(
+        model,
+        TokenRows(train, targets),
+        val_tokens,
+        loss_fn=loss_fn,
+        config=training,
+        val_score=score,
+    )
+
+
+def validation_score(
+    targets: np.ndarray, loss_fn: LossFunction
+) -> Callable[[torch.Tensor], float] | None:
+    """What chooses the kept epoch of a class model: validation accuracy (a fine-tuned
+    encoder grows overconfident, so its validation loss rises while it still gets more texts
+    right), the loss breaking ties; a score model keeps its lowest validation loss."""
+    if loss_fn is not cross_entropy:
+        return None
+    codes = torch.from_numpy(targets)
+
+    def score(outputs: torch.Tensor) -> float:
+        accuracy = float((outputs.argmax(1) == codes).double().mean())
+        return accuracy - 1e-6 * float(cross_entropy(outputs, codes))
+
+    return score
 
 
 def by_length(
