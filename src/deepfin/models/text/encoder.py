@@ -62,9 +62,9 @@ class EncoderLayer(nn.Module):
         self.feed_out = nn.Linear(sizes.intermediate, sizes.hidden)
         self.feed_norm = nn.LayerNorm(sizes.hidden, eps=sizes.norm_eps)
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attend: torch.Tensor | None) -> torch.Tensor:
         """Map token states (B, L, H) to new states (B, L, H); `attend` (B, 1, 1, L) is True on
-        the tokens (not padding) every token may attend to."""
+        the tokens (not padding) every token may attend to; None: every token."""
         batch, length, hidden = x.shape
         dropout = self.dropout if self.training else 0.0
         qkv = self.qkv(x).view(batch, length, 3, self.heads, hidden // self.heads)
@@ -100,7 +100,9 @@ class TextEncoder(nn.Module):
         positions = torch.arange(length, device=token_ids.device)
         x = self.tokens(token_ids) + self.positions(positions)  # (B, L, H) + (L, H)
         x = F.dropout(self.embedding_norm(x), self.sizes.dropout, self.training)
-        attend = mask[:, None, None, :].bool()  # (B, L) -> (B, 1, 1, L): keys per query
+        # (B, L) -> (B, 1, 1, L): the keys each query may attend to; with no padding at all
+        # (a single text, or texts of one length) no mask, so attention takes its fused kernel
+        attend = None if bool(mask.all()) else mask[:, None, None, :].bool()
         for layer in self.layers:
             x = layer(x, attend)
         return x
