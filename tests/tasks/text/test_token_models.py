@@ -29,6 +29,10 @@ def test_frozen_minilm_learns_a_planted_sentiment_beside_both_baselines(tmp_path
     assert classifier.truncated_["predict"] == 1  # cut to 18 tokens, and counted
     assert classifier.history_.best_epoch >= 1  # the validation texts chose the kept epoch
     assert classifier.history_.selected_by == "val_score"  # by accuracy
+    # the head trained alone on stored embeddings predicts as the whole model does
+    val_loss = classifier.evaluate(val)["models"]["minilm"]["log_loss"]
+    assert val_loss == pytest.approx(classifier.history_.best_loss, rel=1e-4)
+    metrics = classifier.evaluate(test)
     classifier.save(tmp_path / "run")
     assert (tmp_path / "run" / "tokenizer.json").is_file()
     loaded = load_run(tmp_path / "run")

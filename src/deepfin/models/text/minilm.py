@@ -55,6 +55,24 @@ class MiniLMConfig:
             raise ConfigError(f"minilm: layer_decay must be in (0, 1]; got {decay!r}")
 
 
+class ScaledHead(nn.Module):
+    """Logits (B, C) of unit-length embeddings (B, H), read at norm sqrt(H).
+
+    At unit length a logit is at most the weights' norm, which a small fine-tuning rate grows
+    only slowly; scaled, the coordinates are of order one. The scale is part of the head, so
+    a head trained alone on stored embeddings predicts as the whole model does.
+    """
+
+    def __init__(self, hidden: int, n_outputs: int) -> None:
+        super().__init__()
+        self.scale = hidden**0.5
+        self.linear = nn.Linear(hidden, n_outputs)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits (B, C) of embeddings (B, H)."""
+        return self.linear(embedding * self.scale)
+
+
 class MiniLMClassifier(nn.Module):
     """Token ids and masks (B, L) to class logits (B, C) through the MiniLM sentence embedding."""
 
@@ -65,16 +83,13 @@ class MiniLMClassifier(nn.Module):
         self.config = config
         sizes = dataclasses.replace(MINILM, dropout=config.dropout)
         self.embedding = SentenceEmbedding(sizes, normalize=True)
-        self.head = nn.Linear(MINILM.hidden, config.n_classes)
+        self.head = ScaledHead(MINILM.hidden, config.n_classes)
         self.embedding.requires_grad_(config.fine_tune)
 
     def forward(self, token_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class logits (B, C) of token ids (B, L) and their mask (B, L)."""
         embedding = self.embedding(token_ids, mask)  # (B, L) -> (B, H), unit length
-        # at unit length a logit is at most the head's weight norm, which a small fine-tuning
-        # rate grows only slowly: scaled to norm sqrt(H), coordinates are of order one
-        scaled = embedding * MINILM.hidden**0.5
-        return self.head(F.dropout(scaled, self.config.dropout, self.training))
+        return self.head(F.dropout(embedding, self.config.dropout, self.training))
 
     @staticmethod
     def pretrained_tokenizer() -> Path:
