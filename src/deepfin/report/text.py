@@ -85,7 +85,10 @@ def _confusion(metrics: dict[str, Any], name: str) -> go.Figure:
 
 def _per_class(metrics: dict[str, Any], name: str) -> tuple[go.Figure, list[dict[str, Any]]]:
     per_class = metrics["models"][name]["per_class"]
-    rows = [{"class": label, **scores} for label, scores in per_class.items()]
+    rows = [
+        {"class": label, **scores, "support": int(scores["support"])}
+        for label, scores in per_class.items()
+    ]
     figure = go.Figure()
     for key in ("precision", "recall", "f1"):
         figure.add_bar(x=[r["class"] for r in rows], y=[r[key] for r in rows], name=key)
