@@ -100,7 +100,7 @@ def fit_model(
                 began = time.perf_counter()
                 # a per-epoch seed makes a resumed run identical to an uninterrupted one
                 torch.manual_seed(config.seed * 1_000_003 + epoch)
-                steps = _Steps(schedule, (epoch - 1) * batches_per_epoch)
+                schedule.first_step = (epoch - 1) * batches_per_epoch
                 train_loss = _train_epoch(
                     net,
                     train,
@@ -111,7 +111,7 @@ def fit_model(
                     task,
                     poisson_sampling,
                     grads,
-                    steps,
+                    schedule,
                 )
                 val_loss, score = (
                     _validation(model, val, loss_fn, val_score)
@@ -277,7 +277,7 @@ def _train_epoch(
     task: Any,
     poisson_sampling: bool = False,
     grads: FlatGradients | None = None,
-    steps: _Steps | None = None,
+    schedule: RateSchedule | None = None,
 ) -> float:
     model.train()
     device = next(model.parameters()).device
@@ -306,8 +306,8 @@ def _train_epoch(
             grads.clip(config.grad_clip)
         elif config.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        if steps is not None:
-            steps.before_step(index)
+        if schedule is not None and schedule.active:
+            schedule.set(schedule.first_step + index)
         optimizer.step()
         total += loss.detach() * len(targets)
         count += len(targets)
@@ -315,19 +315,6 @@ def _train_epoch(
             progress.update(task, advance=min(50, batches - index))
     total_sum, count_sum = distributed.all_reduce_sum([float(total), count], device)
     return total_sum / count_sum
-
-
-@dataclass(frozen=True)
-class _Steps:
-    """The rate schedule and the number of steps taken before this epoch."""
-
-    schedule: RateSchedule
-    first: int
-
-    def before_step(self, index: int) -> None:
-        """Set the rates of the epoch's step `index`."""
-        if self.schedule.active:
-            self.schedule.set(self.first + index)
 
 
 def _progress_bar(enabled: bool) -> Progress:

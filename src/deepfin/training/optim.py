@@ -40,6 +40,7 @@ class RateSchedule:
         self.warmup = round(config.warmup_fraction * steps)
         self.steps = max(steps, 1)
         self.decays = config.lr_schedule == "linear"
+        self.first_step = 0  # steps taken before the current epoch
 
     @property
     def active(self) -> bool:

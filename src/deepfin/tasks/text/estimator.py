@@ -22,7 +22,7 @@ from deepfin.errors import DataError
 from deepfin.models import MODELS, build_text_model, hyperparameters
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.text.config import TextConfig, training_defaults
-from deepfin.tasks.text.evaluation import class_rows, score_rows
+from deepfin.tasks.text.evaluation import class_rows, labelled, score_rows, softmax
 from deepfin.tasks.text.fitting import (
     by_length,
     cross_entropy,
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 TFIDF_MODELS = ("tfidf_logistic", "tfidf_ridge")  # the baselines: for classes, for scores
 MAJORITY, MEAN = "majority", "mean"
-TOP_K = 3
 
 
 class TextClassifier(Estimator):
@@ -239,25 +238,9 @@ class TextClassifier(Estimator):
         """Per text: the label, its probability and the top-3 labels with theirs (or the
         predicted score)."""
         frame = self._texts(source)
-        return self._labels(frame, self.outputs(frame["text"].to_list()))
-
-    def _labels(self, frame: pl.DataFrame, outputs: np.ndarray) -> pl.DataFrame:
-        if self.scores_:
-            out = frame.select("text").with_columns(pl.Series("predicted", outputs[:, 0]))
-            return out.with_columns(frame["label"]) if "label" in frame.columns else out
-        probabilities = softmax(outputs)
-        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K]
-        classes = np.array(self.classes_)
-        out = frame.select("text").with_columns(
-            pl.Series("predicted", classes[order[:, 0]]),
-            pl.Series("probability", probabilities[np.arange(len(order)), order[:, 0]]),
-            pl.Series("top_labels", [list(row) for row in classes[order]]),
-            pl.Series(
-                "top_probabilities",
-                [list(row) for row in np.take_along_axis(probabilities, order, axis=1)],
-            ),
+        return labelled(
+            frame, self.outputs(frame["text"].to_list()), self.classes_, scores=self.scores_
         )
-        return out.with_columns(frame["label"]) if "label" in frame.columns else out
 
     def evaluate(self, test: TextSource) -> dict[str, Any]:
         """Metrics of the model, the TF-IDF baseline and the majority class (the training
@@ -285,7 +268,9 @@ class TextClassifier(Estimator):
             "masked": dict(self.masked_),
             "truncated": dict(self.truncated_),
         }
-        self.predictions_ = self._labels(frame, outputs[self.model_name])
+        self.predictions_ = labelled(
+            frame, outputs[self.model_name], self.classes_, scores=self.scores_
+        )
         return self.metrics_
 
     def save(self, run_dir: Path | str) -> Path:
@@ -300,8 +285,3 @@ class TextClassifier(Estimator):
         from deepfin.tasks.text.files import load_classifier
 
         return load_classifier(run_dir)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities (N, C) of logits (N, C), in float64."""
-    return torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float64)), dim=1).numpy()

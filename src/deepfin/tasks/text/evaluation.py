@@ -7,6 +7,8 @@ import itertools
 from typing import Any
 
 import numpy as np
+import polars as pl
+import torch
 from scipy import stats
 
 from deepfin.metrics.multiclass import classification_metrics, mcnemar_test
@@ -49,3 +51,34 @@ def score_rows(actual: np.ndarray, predicted: dict[str, np.ndarray]) -> dict[str
         test = diebold_mariano(actual, predicted[name], predicted[reference])
         rows[name][f"dm_p_vs_{reference}"] = test["p_value"]
     return rows
+
+
+TOP_K = 3
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities (N, C) of logits (N, C), in float64."""
+    return torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float64)), dim=1).numpy()
+
+
+def labelled(
+    frame: pl.DataFrame, outputs: np.ndarray, classes: list[str], *, scores: bool
+) -> pl.DataFrame:
+    """Per text of `frame` its predicted score, or its label, the label's probability and
+    the top-3 labels with theirs; the true `label` kept where the frame has one."""
+    if scores:
+        out = frame.select("text").with_columns(pl.Series("predicted", outputs[:, 0]))
+    else:
+        probabilities = softmax(outputs)
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K]
+        names = np.array(classes)
+        out = frame.select("text").with_columns(
+            pl.Series("predicted", names[order[:, 0]]),
+            pl.Series("probability", probabilities[np.arange(len(order)), order[:, 0]]),
+            pl.Series("top_labels", [list(row) for row in names[order]]),
+            pl.Series(
+                "top_probabilities",
+                [list(row) for row in np.take_along_axis(probabilities, order, axis=1)],
+            ),
+        )
+    return out.with_columns(frame["label"]) if "label" in frame.columns else out
