@@ -24,19 +24,30 @@ def diebold_mariano(
     actual_v, forecast_v, benchmark_v = checked_series(
         actual=actual, forecast=forecast, benchmark=benchmark
     )
-    n_obs = actual_v.size
-    if horizon < 1:
-        raise ConfigError(f"horizon must be >= 1; got {horizon}.")
     if power < 1:
         raise ConfigError(f"power must be >= 1 (1: absolute loss, 2: squared loss); got {power}.")
+    return diebold_mariano_losses(
+        np.abs(actual_v - forecast_v) ** power,
+        np.abs(actual_v - benchmark_v) ** power,
+        horizon=horizon,
+    )
+
+
+def diebold_mariano_losses(
+    model_loss: npt.ArrayLike, benchmark_loss: npt.ArrayLike, *, horizon: int = 1
+) -> dict[str, float]:
+    """Diebold-Mariano test (Harvey-Leybourne-Newbold corrected) of two per-period loss series,
+    any loss (squared error, QLIKE, pinball, FZ0); negative favours the model."""
+    model_v, benchmark_v = checked_series(model_loss=model_loss, benchmark_loss=benchmark_loss)
+    n_obs = model_v.size
+    if horizon < 1:
+        raise ConfigError(f"horizon must be >= 1; got {horizon}.")
     if n_obs <= max(horizon, 1):
         raise DataError(
             f"Diebold-Mariano needs more observations than horizon and at least 2; "
             f"got n={n_obs}, horizon={horizon}. Score a longer test period."
         )
-    loss_differential = (
-        np.abs(actual_v - forecast_v) ** power - np.abs(actual_v - benchmark_v) ** power
-    )
+    loss_differential = model_v - benchmark_v
     mean_differential = float(loss_differential.mean())
     if not loss_differential.any():
         return {"statistic": 0.0, "p_value": 1.0, "mean_loss_differential": 0.0}
