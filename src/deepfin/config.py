@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import tomllib
 import types
 import typing
@@ -133,6 +134,7 @@ class WalkForwardConfig:
     train_days: int = 504  # rolling window length; ignored when expanding
     val_days: int = 63  # the validation block before each test block (early stopping)
     test_fraction: float = 0.3  # share of the calendar covered by test blocks
+    test_start: str = ""  # ISO date of the first test origin; given, it replaces test_fraction
     embargo: int = -1  # days between train, validation and test; -1 means the horizon
     warm_start: bool = True  # start each fold from the previous fold's weights
     warm_start_epochs: int = 0  # epochs of a warm-started fold; 0 keeps training.epochs
@@ -148,6 +150,13 @@ class WalkForwardConfig:
             raise ConfigError(
                 f"embargo must be >= 0 days, or -1 for the forecast horizon; got {self.embargo}"
             )
+        if self.test_start:
+            try:
+                dt.date.fromisoformat(self.test_start)
+            except ValueError as error:
+                raise ConfigError(
+                    f"test_start must be an ISO date such as 2009-01-02; got {self.test_start!r}"
+                ) from error
         if self.warm_start_epochs < 0:
             raise ConfigError(
                 f"warm_start_epochs must be >= 0 (0 keeps training.epochs), got "

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from deepfin.models import (
+    FITS,
     FORECAST_MODELS,
     MODELS,
     NEURAL_MODELS,
@@ -68,7 +69,7 @@ def test_registry_lists_every_model_once() -> None:
     assert set(NON_DEFAULT) == set(FORECAST_MODELS)
     assert set(NEURAL_MODELS) == set(FORECAST_MODELS) - {"naive", "linear", "gbdt"}
     assert {name for task in TASKS for name in model_names(task)} == set(MODELS)
-    assert {entry.fit for entry in MODELS.values()} <= {"gradient", "closed_form", "trees", "fixed"}
+    assert {entry.fit for entry in MODELS.values()} <= set(FITS)
     for name in FORECAST_MODELS:
         first = [field.name for field in dataclasses.fields(MODELS[name].config)][:3]
         assert first == ["n_features", "lookback", "n_outputs"], name

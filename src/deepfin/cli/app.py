@@ -13,6 +13,7 @@ from deepfin.cli.credit import credit_app
 from deepfin.cli.data import data_app
 from deepfin.cli.doctor import doctor
 from deepfin.cli.forecast import compare, forecast, predict, report_command
+from deepfin.cli.risk import risk_app
 from deepfin.cli.text import text_app
 from deepfin.heap import return_large_buffers_when_freed
 
@@ -40,3 +41,4 @@ app.command()(guarded(doctor))
 app.add_typer(data_app, name="data")
 app.add_typer(credit_app, name="credit")
 app.add_typer(text_app, name="text")
+app.add_typer(risk_app, name="risk")

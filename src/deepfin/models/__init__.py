@@ -19,6 +19,9 @@ from deepfin.models.forecasting.linear import LinearConfig, LinearForecaster
 from deepfin.models.forecasting.lstm import LSTMConfig, LSTMForecaster
 from deepfin.models.forecasting.rnn import RNNConfig, RNNForecaster
 from deepfin.models.forecasting.transformer import TransformerConfig, TransformerForecaster
+from deepfin.models.risk.ewma import EWMAConfig, EWMAVolatility
+from deepfin.models.risk.garch import EGARCHConfig, GARCHConfig, GARCHVolatility, GJRGARCHConfig
+from deepfin.models.risk.har import HARConfig, HARVolatility
 from deepfin.models.tabular.boosting import LightGBMConfig, LightGBMScorer
 from deepfin.models.tabular.ft_transformer import FTTransformerConfig, FTTransformerScorer
 from deepfin.models.tabular.logistic import LogisticConfig, LogisticScorer
@@ -30,10 +33,12 @@ from deepfin.models.text.tfidf_logistic import TfidfLogistic, TfidfLogisticConfi
 from deepfin.models.text.tfidf_ridge import TfidfRidge, TfidfRidgeConfig
 
 # windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1); texts -> logits (B, C), from
-# TF-IDF rows (B, F) or token ids and masks (B, L); a text model's n_features is its vocabulary
-TASKS = ("forecast", "tabular", "text")
-# gradient: trained by training.fit_model; closed_form: solved; trees: grown; fixed: no fitting
-FITS = ("gradient", "closed_form", "trees", "fixed")
+# TF-IDF rows (B, F) or token ids and masks (B, L); a text model's n_features is its vocabulary;
+# a risk model reads a series' returns and daily variances and forecasts the coming variance
+TASKS = ("forecast", "tabular", "text", "risk")
+# gradient: trained by training.fit_model; closed_form: solved; trees: grown; fixed: no fitting;
+# likelihood: maximum likelihood by the arch package
+FITS = ("gradient", "closed_form", "trees", "fixed", "likelihood")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,12 @@ MODELS: dict[str, ModelEntry] = {
         TextTransformerConfig, TextTransformer, task="text", fit="gradient"
     ),
     "text_hybrid": ModelEntry(TextHybridConfig, TextHybrid, task="text", fit="gradient"),
+    # the risk desk's volatility models (numpy and arch, not nn.Modules)
+    "har": ModelEntry(HARConfig, HARVolatility, task="risk", fit="closed_form"),
+    "ewma": ModelEntry(EWMAConfig, EWMAVolatility, task="risk", fit="fixed"),
+    "garch": ModelEntry(GARCHConfig, GARCHVolatility, task="risk", fit="likelihood"),
+    "gjr_garch": ModelEntry(GJRGARCHConfig, GARCHVolatility, task="risk", fit="likelihood"),
+    "egarch": ModelEntry(EGARCHConfig, GARCHVolatility, task="risk", fit="likelihood"),
 }
 
 
@@ -102,6 +113,7 @@ DATA_SIZES: dict[str, tuple[str, ...]] = {
     "forecast": ("n_features", "lookback", "n_outputs"),
     "tabular": ("n_features",),
     "text": ("n_features", "n_classes"),
+    "risk": (),
 }
 
 
@@ -114,6 +126,7 @@ __all__ = [
     "TEXT_MODELS",
     "ModelEntry",
     "build_model",
+    "build_risk_model",
     "build_tabular_model",
     "build_text_model",
     "hyperparameters",
@@ -172,6 +185,17 @@ def build_text_model(
         entry.config(n_features=n_features, n_classes=n_classes, **checked_params(name, params))
     )
     return module
+
+
+def build_risk_model(
+    name: str, *, params: Mapping[str, Any] | None = None
+) -> HARVolatility | EWMAVolatility | GARCHVolatility:
+    """Build the volatility model `name` (fit on a series prefix, forecast at origins)."""
+    entry = _lookup(name, task="risk")
+    model: HARVolatility | EWMAVolatility | GARCHVolatility = entry.module(
+        entry.config(**checked_params(name, params))
+    )
+    return model
 
 
 def model_config(model: nn.Module) -> dict[str, Any]:

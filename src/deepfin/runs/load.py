@@ -31,6 +31,11 @@ def load_run(run_dir: Path | str) -> Forecaster | CreditScorer | TextClassifier:
         from deepfin.tasks.text.estimator import TextClassifier
 
         return TextClassifier.load(run_dir)
+    if task == "risk":
+        raise RunFolderError(
+            f"{run_dir} is a risk backtest of several models (walk-forward forecasts and their "
+            "scores in predictions.parquet and metrics.json), not one fitted model"
+        )
     if task in ("compare", "backtest"):
         inner = "<model>/" if task == "compare" else "last_fold_<model>/"
         raise RunFolderError(

@@ -57,6 +57,14 @@ def make_folds(
     embargo = config.embargo if config.embargo >= 0 else horizon
     n_dates = len(dates)
     first_test = int(n_dates * (1 - config.test_fraction))
+    if config.test_start:
+        start = dt.date.fromisoformat(config.test_start)
+        first_test = next((i for i, date in enumerate(dates) if date >= start), n_dates)
+        if first_test >= n_dates - horizon:
+            raise DataError(
+                f"test_start {start} leaves no test day with a {horizon}-day outcome: the data "
+                f"ends {dates[-1]}; choose an earlier test_start"
+            )
     folds: list[Fold] = []
     # the last `horizon` dates have no outcome yet, so no forecast made on them can be scored
     last_origin = n_dates - 1 - horizon

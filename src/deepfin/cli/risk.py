@@ -1,0 +1,154 @@
+"""`deepfin risk volatility`: walk-forward volatility forecasts against the risk desk's models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from deepfin.cli.common import ConfigOption, console, format_value, guarded
+from deepfin.cli.options import config_options
+from deepfin.config import DataConfig, WalkForwardConfig
+from deepfin.tasks.forecasting.pipeline import new_run_dir
+from deepfin.tasks.risk.config import (
+    VarConfig,
+    VolatilityConfig,
+    load_var_config,
+    load_volatility_config,
+    volatility_models,
+)
+from deepfin.tasks.risk.var import run_var
+from deepfin.tasks.risk.volatility import run_volatility
+from deepfin.training import TrainingConfig
+
+risk_app = typer.Typer(
+    help="Risk: volatility, value-at-risk and their backtests.", no_args_is_help=True
+)
+COLUMNS = (
+    ("mse", "MSE"),
+    ("qlike", "QLIKE"),
+    ("mse_ratio_har", "MSE / HAR"),
+    ("qlike_ratio_har", "QLIKE / HAR"),
+    ("dm_p_qlike_har", "DM p vs HAR"),
+    ("qlike_ratio_gjr_garch", "QLIKE / GJR"),
+    ("dm_p_qlike_gjr_garch", "DM p vs GJR"),
+    ("mz_slope", "MZ slope"),
+    ("mz_p_value", "MZ p"),
+    ("mcs_p_value", "MCS p"),
+)
+
+
+@risk_app.command()
+@guarded
+@config_options(
+    ("data", DataConfig),
+    ("volatility", VolatilityConfig),
+    ("walk_forward", WalkForwardConfig),
+    ("training", TrainingConfig),
+    skip=("data.tickers", "data.max_tickers", "walk_forward.test_fraction"),
+    help={
+        "volatility.models": f"From {', '.join(volatility_models())}; the first is judged.",
+        "volatility.estimator": "close, parkinson, garman_klass or rogers_satchell.",
+        "volatility.horizon": "Forecast the average variance of the next N trading days.",
+        "walk_forward.test_start": "First test day (ISO date); folds re-fit every refit_every.",
+    },
+)
+def volatility(
+    flags: dict[str, Any],
+    config: ConfigOption = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Default runs/<time>-volatility.")] = None,
+) -> None:
+    """Walk-forward volatility forecasts of every model, scored against HAR and GJR-GARCH."""
+    run = load_volatility_config(config, {k: v for k, v in flags.items() if v is not None})
+    settings = run.volatility
+    folder = run_dir or new_run_dir(run.runs_dir, f"volatility-h{settings.horizon}")
+    console.print(
+        f"[bold]deepfin risk volatility[/bold] {settings.horizon}-day average variance of "
+        f"{escape(run.data.source)}, models {', '.join(settings.models)}"
+    )
+    result = run_volatility(run, run_dir=folder)
+    metrics = result.metrics
+    if metrics["estimator"] != settings.estimator:
+        console.print(f"variance estimator used: {metrics['estimator']}")
+    table = Table(
+        title=f"out of sample {metrics['test'][0]} to {metrics['test'][1]}: {metrics['folds']} "
+        f"folds, {metrics['estimator']} variance"
+    )
+    table.add_column("model")
+    rows = metrics["models"]
+    shown = [(key, title) for key, title in COLUMNS if any(key in row for row in rows.values())]
+    for _, title in shown:
+        table.add_column(title, justify="right")
+    table.add_column("in MCS")
+    for name, row in rows.items():
+        cells = [format_value(row.get(key)) for key, _ in shown]
+        table.add_row(escape(name), *cells, "yes" if row["in_mcs"] else "no")
+    console.print(table)
+    for name, count in metrics["failed_fits"].items():
+        console.print(f"{name}: {count} fit(s) did not converge; the previous parameters were kept")
+    console.print(escape(metrics["verdict"]))
+    console.print(f"run folder: {escape(str(folder))}")
+
+
+@risk_app.command()
+@guarded
+@config_options(
+    ("data", DataConfig),
+    ("var", VarConfig),
+    ("walk_forward", WalkForwardConfig),
+    skip=(
+        "data.tickers",
+        "data.max_tickers",
+        "walk_forward.test_fraction",
+        "walk_forward.window",
+        "walk_forward.train_days",
+        "walk_forward.val_days",
+        "walk_forward.embargo",
+        "walk_forward.warm_start",
+        "walk_forward.warm_start_epochs",
+    ),
+    help={
+        "var.methods": "historical, garch_t (GJR-GARCH-t), fhs (filtered historical).",
+        "var.levels": "Confidence levels, e.g. 0.99,0.975.",
+        "walk_forward.test_start": "First forecast origin (ISO date); re-fit every refit_every.",
+    },
+)
+def var(
+    flags: dict[str, Any],
+    config: ConfigOption = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Default runs/<time>-var.")] = None,
+) -> None:
+    """One-day VaR and ES walking forward, with Kupiec, Christoffersen, traffic-light, Z2, FZ0."""
+    run = load_var_config(config, {k: v for k, v in flags.items() if v is not None})
+    folder = run_dir or new_run_dir(run.runs_dir, "var")
+    console.print(f"[bold]deepfin risk var[/bold] 1-day VaR/ES of {escape(run.data.source)}")
+    metrics = run_var(run, run_dir=folder)
+    table = Table(
+        title=f"out of sample {metrics['test'][0]} to {metrics['test'][1]}, "
+        f"{metrics['refits']} re-fits"
+    )
+    for _, title in VAR_COLUMNS:
+        table.add_column(title, justify="right")
+    for row in metrics["backtests"]:
+        table.add_row(*[escape(format_value(row.get(key))) for key, _ in VAR_COLUMNS])
+    console.print(table)
+    console.print(f"run folder: {escape(str(folder))}")
+
+
+VAR_COLUMNS = (
+    ("method", "method"),
+    ("level", "level"),
+    ("breaches", "breaches"),
+    ("breach_rate", "rate"),
+    ("kupiec_p", "Kupiec p"),
+    ("independence_p", "indep. p"),
+    ("conditional_coverage_p", "cond. cov. p"),
+    ("traffic_light", "Basel zone"),
+    ("z2", "Z2"),
+    ("z2_p", "Z2 p"),
+    ("fz0", "FZ0"),
+    ("dm_p_fz0_fhs", "DM p vs FHS"),
+)

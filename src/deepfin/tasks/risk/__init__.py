@@ -1,0 +1,1 @@
+"""Risk: volatility forecasts, value-at-risk and expected shortfall, with their backtests."""

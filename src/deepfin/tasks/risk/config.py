@@ -1,0 +1,171 @@
+"""The settings of `deepfin risk volatility`, declared once: estimator, CLI and TOML read them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepfin.config import DataConfig, WalkForwardConfig, build_sections, read_toml
+from deepfin.data.volatility import check_estimator
+from deepfin.errors import ConfigError
+from deepfin.models import NEURAL_MODELS, model_names
+from deepfin.training import TrainingConfig
+
+VOLATILITY_LOSSES = ("qlike", "mse")  # mse: on the log variance
+
+
+def volatility_models() -> tuple[str, ...]:
+    """Every model a volatility run can fit: the risk desk's and the forecasting nets."""
+    return (*model_names("risk"), *NEURAL_MODELS)
+
+
+@dataclass(frozen=True)
+class VolatilityConfig:
+    """What is forecast (the average variance over the next `horizon` days, by `estimator`) and
+    by which models; the first model is the one the verdict judges."""
+
+    models: tuple[str, ...] = (
+        "lstm",
+        "gru",
+        "hybrid",
+        "har",
+        "ewma",
+        "garch",
+        "gjr_garch",
+        "egarch",
+    )
+    estimator: str = "close"  # close, parkinson, garman_klass or rogers_satchell
+    horizon: int = 1  # trading days: 1, 5 and 22 are a day, a week and a month
+    ticker: str = ""  # which series of a panel; empty for a file of one series
+    lookback: int = 22  # days of history a network reads (a month: HAR's longest lag)
+    loss: str = "qlike"  # the networks' training loss: qlike, or mse of the log variance
+    model_params: dict[str, Any] = field(default_factory=dict)  # for every network
+
+    def __post_init__(self) -> None:
+        check_estimator(self.estimator)
+        known = volatility_models()
+        unknown = [name for name in self.models if name not in known]
+        if unknown or not self.models:
+            raise ConfigError(
+                f"unknown volatility model(s) {unknown or '(none given)'}; "
+                f"choose from {list(known)}"
+            )
+        if len(set(self.models)) != len(self.models):
+            raise ConfigError(f"a model is named twice in {list(self.models)}")
+        if isinstance(self.horizon, bool) or not 1 <= self.horizon <= 252:
+            raise ConfigError(f"horizon must be 1 to 252 trading days; got {self.horizon}")
+        if not 2 <= self.lookback <= 1000:
+            raise ConfigError(f"lookback must be 2 to 1000 days; got {self.lookback}")
+        if self.loss not in VOLATILITY_LOSSES:
+            raise ConfigError(
+                f"unknown loss {self.loss!r}; choose one of {list(VOLATILITY_LOSSES)}"
+            )
+
+
+@dataclass(frozen=True)
+class VarConfig:
+    """One-day VaR and ES of one series at each level, by each method."""
+
+    methods: tuple[str, ...] = ("historical", "garch_t", "fhs")
+    levels: tuple[float, ...] = (0.99, 0.975)
+    ticker: str = ""  # which series of a panel; empty for a file of one series
+
+    def __post_init__(self) -> None:
+        from deepfin.metrics.risk import check_level
+        from deepfin.tasks.risk.var import VAR_METHODS
+
+        unknown = [method for method in self.methods if method not in VAR_METHODS]
+        if unknown or not self.methods:
+            raise ConfigError(
+                f"unknown VaR method(s) {unknown or '(none given)'}; "
+                f"choose from {list(VAR_METHODS)}"
+            )
+        if not self.levels:
+            raise ConfigError("give at least one confidence level, e.g. --levels 0.99")
+        try:
+            levels = tuple(float(level) for level in self.levels)
+        except ValueError as error:
+            raise ConfigError(
+                f"levels must be numbers in (0, 1), e.g. 0.99,0.975; got {list(self.levels)}"
+            ) from error
+        object.__setattr__(self, "levels", tuple(check_level(level) for level in levels))
+
+
+# the networks are re-fitted every fold from the last fold's weights, so each fold trains briefly
+RISK_TRAINING: dict[str, Any] = {
+    "epochs": 30,
+    "patience": 5,
+    "batch_size": 256,
+    "learning_rate": 1e-3,
+}
+RISK_WALK_FORWARD: dict[str, Any] = {
+    "test_start": "2009-01-02",
+    "val_days": 252,
+    "warm_start_epochs": 3,
+}
+
+
+@dataclass(frozen=True)
+class VolatilityRunConfig:
+    """Everything one `deepfin risk volatility` run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    volatility: VolatilityConfig = field(default_factory=VolatilityConfig)
+    walk_forward: WalkForwardConfig = field(
+        default_factory=lambda: WalkForwardConfig(**RISK_WALK_FORWARD)
+    )
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(**RISK_TRAINING))
+    runs_dir: str = "runs"
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "volatility": VolatilityConfig,
+    "walk_forward": WalkForwardConfig,
+    "training": TrainingConfig,
+}
+
+
+def load_volatility_config(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> VolatilityRunConfig:
+    """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
+    raw = read_toml(path, overrides)
+    defaults: dict[str, dict[str, Any]] = {
+        "walk_forward": RISK_WALK_FORWARD,
+        "training": RISK_TRAINING,
+    }
+    built = build_sections(
+        raw, SECTIONS, source=str(path) if path else "overrides", defaults=defaults
+    )
+    return VolatilityRunConfig(**built)
+
+
+def to_dict(config: VolatilityRunConfig) -> dict[str, Any]:
+    """The run's settings as JSON-ready values."""
+    return dataclasses.asdict(config)
+
+
+@dataclass(frozen=True)
+class VarRunConfig:
+    """Everything one `deepfin risk var` run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    var: VarConfig = field(default_factory=VarConfig)
+    walk_forward: WalkForwardConfig = field(
+        default_factory=lambda: WalkForwardConfig(**RISK_WALK_FORWARD)
+    )
+    runs_dir: str = "runs"
+
+
+def load_var_config(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> VarRunConfig:
+    """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
+    raw = read_toml(path, overrides)
+    sections = {"data": DataConfig, "var": VarConfig, "walk_forward": WalkForwardConfig}
+    defaults: dict[str, dict[str, Any]] = {"walk_forward": RISK_WALK_FORWARD}
+    source = str(path) if path else "overrides"
+    return VarRunConfig(**build_sections(raw, sections, source=source, defaults=defaults))
