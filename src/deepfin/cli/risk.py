@@ -99,19 +99,20 @@ def volatility(
     ("data", DataConfig),
     ("var", VarConfig),
     ("walk_forward", WalkForwardConfig),
+    ("training", TrainingConfig),
     skip=(
-        "data.tickers",
-        "data.max_tickers",
         "walk_forward.test_fraction",
         "walk_forward.window",
         "walk_forward.train_days",
-        "walk_forward.val_days",
         "walk_forward.embargo",
         "walk_forward.warm_start",
-        "walk_forward.warm_start_epochs",
     ),
     help={
-        "var.methods": "historical, garch_t (GJR-GARCH-t), fhs (filtered historical).",
+        "var.methods": "historical, garch_t (GJR-GARCH-t), fhs (filtered historical), and the "
+        "nets: quantile (pinball loss), fz0 (joint VaR/ES).",
+        "var.network": "The net of the quantile and fz0 methods.",
+        "var.weights": "CSV of ticker,weight: a portfolio of a panel (default equal weights).",
+        "var.stress": "Named stress period name=start:end (ISO dates), repeatable.",
         "var.levels": "Confidence levels, e.g. 0.99,0.975.",
         "walk_forward.test_start": "First forecast origin (ISO date); re-fit every refit_every.",
     },
@@ -135,7 +136,35 @@ def var(
     for row in metrics["backtests"]:
         table.add_row(*[escape(format_value(row.get(key))) for key, _ in VAR_COLUMNS])
     console.print(table)
+    if "portfolio" in metrics:
+        _print_portfolio(metrics["portfolio"], max(run.var.levels))
     console.print(f"run folder: {escape(str(folder))}")
+
+
+def _print_portfolio(portfolio: dict[str, Any], level: float) -> None:
+    """The largest risk contributions at the last date, and the stress scenarios."""
+    rows = sorted(portfolio["risk_by_asset"], key=lambda row: -row["component_var_ewma"])
+    table = Table(
+        title=f"risk contributions at {level:.1%} (normal VaR, Euler allocation; largest 10 of "
+        f"{len(rows)}), each column sums to the portfolio's VaR"
+    )
+    for title in ("ticker", "weight", "EWMA component", "share", "Ledoit-Wolf component", "share"):
+        table.add_column(title, justify="right")
+    for row in rows[:10]:
+        table.add_row(
+            escape(row["ticker"]),
+            *(format_value(row[key]) for key in ("weight", "component_var_ewma", "share_ewma")),
+            *(format_value(row[key]) for key in ("component_var_ledoit_wolf", "share_ledoit_wolf")),
+        )
+    console.print(table)
+    stress = Table(title="stress scenarios (the portfolio's return)")
+    for title in ("scenario", "start", "end", "return"):
+        stress.add_column(title)
+    for row in portfolio["stress"]:
+        stress.add_row(
+            *(escape(format_value(row[key])) for key in ("scenario", "start", "end", "return"))
+        )
+    console.print(stress)
 
 
 VAR_COLUMNS = (

@@ -68,13 +68,24 @@ class VolatilityConfig:
 class VarConfig:
     """One-day VaR and ES of one series at each level, by each method."""
 
-    methods: tuple[str, ...] = ("historical", "garch_t", "fhs")
+    methods: tuple[str, ...] = ("historical", "garch_t", "fhs")  # also quantile, fz0 (nets)
     levels: tuple[float, ...] = (0.99, 0.975)
     ticker: str = ""  # which series of a panel; empty for a file of one series
+    network: str = "lstm"  # the net of the quantile and fz0 methods
+    lookback: int = 22  # days of history the net reads
+    weights: str = ""  # a CSV/Parquet of ticker, weight: the portfolio of a panel's tickers
+    stress: dict[str, str] = field(default_factory=dict)  # name -> "start:end" (ISO dates)
 
     def __post_init__(self) -> None:
         from deepfin.metrics.risk import check_level
         from deepfin.tasks.risk.var import VAR_METHODS
+
+        if self.network not in NEURAL_MODELS:
+            raise ConfigError(
+                f"unknown network {self.network!r}; choose from {list(NEURAL_MODELS)}"
+            )
+        if not 2 <= self.lookback <= 1000:
+            raise ConfigError(f"lookback must be 2 to 1000 days; got {self.lookback}")
 
         unknown = [method for method in self.methods if method not in VAR_METHODS]
         if unknown or not self.methods:
@@ -157,6 +168,7 @@ class VarRunConfig:
     walk_forward: WalkForwardConfig = field(
         default_factory=lambda: WalkForwardConfig(**RISK_WALK_FORWARD)
     )
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(**RISK_TRAINING))
     runs_dir: str = "runs"
 
 
@@ -165,7 +177,15 @@ def load_var_config(
 ) -> VarRunConfig:
     """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
     raw = read_toml(path, overrides)
-    sections = {"data": DataConfig, "var": VarConfig, "walk_forward": WalkForwardConfig}
-    defaults: dict[str, dict[str, Any]] = {"walk_forward": RISK_WALK_FORWARD}
+    sections = {
+        "data": DataConfig,
+        "var": VarConfig,
+        "walk_forward": WalkForwardConfig,
+        "training": TrainingConfig,
+    }
+    defaults: dict[str, dict[str, Any]] = {
+        "walk_forward": RISK_WALK_FORWARD,
+        "training": RISK_TRAINING,
+    }
     source = str(path) if path else "overrides"
     return VarRunConfig(**build_sections(raw, sections, source=source, defaults=defaults))

@@ -46,9 +46,10 @@ class NetworkFit:
     history: History
 
 
-def _windows(
+def windows(
     features: np.ndarray, targets: np.ndarray, origins: np.ndarray, lookback: int
 ) -> WindowDataset:
+    """Windows (B, T, F) ending at `origins` over features (N, F), with row targets (N,)."""
     return WindowDataset(
         torch.from_numpy(np.nan_to_num(features).astype(np.float32)),
         torch.from_numpy(np.nan_to_num(targets).astype(np.float32)[:, None]),
@@ -89,6 +90,7 @@ def fit_network(
     target_std = float(log_target[train_origins].std()) + 1e-8
     scaled = (features - feature_mean) / feature_std
     scaled_target = (log_target - target_mean) / target_std
+    torch.manual_seed(training.seed)  # the same weights whatever ran before
     model = build_model(
         name, n_features=len(FEATURES), lookback=lookback, n_outputs=1, params=params
     )
@@ -102,8 +104,8 @@ def fit_network(
 
     run = fit_model(
         model,
-        _windows(scaled, scaled_target, train_origins, lookback),
-        _windows(scaled, scaled_target, val_origins, lookback),
+        windows(scaled, scaled_target, train_origins, lookback),
+        windows(scaled, scaled_target, val_origins, lookback),
         loss_fn=loss_fn,
         config=training,
     )
@@ -118,10 +120,10 @@ def _log_forecast(
     fitted: NetworkFit, features: np.ndarray, origins: np.ndarray, lookback: int
 ) -> np.ndarray:
     scaled = (features - fitted.feature_mean) / fitted.feature_std
-    windows = _windows(scaled, np.zeros(len(features)), origins, lookback)
+    data = windows(scaled, np.zeros(len(features)), origins, lookback)
     fitted.model.eval()
     with torch.no_grad():
-        inputs, _ = windows.batch(torch.arange(len(windows)))
+        inputs, _ = data.batch(torch.arange(len(data)))
         outputs = fitted.model(inputs)[:, 0].double().numpy()
     return fitted.target_mean + fitted.target_std * outputs
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from rich.progress import Progress
 from scipy import stats
 
+from deepfin.data.portfolio import (
+    AssetReturns,
+    asset_returns,
+    portfolio_log_returns,
+    read_weights,
+)
 from deepfin.data.volatility import VolatilityHistory
 from deepfin.errors import ConfigError, DataError
 from deepfin.metrics.risk import (
@@ -34,9 +42,31 @@ from deepfin.runs.files import CONFIG, run_header, write_frame, write_json
 from deepfin.runs.folders import check_fresh_folder
 from deepfin.runs.lock import run_lock
 from deepfin.tasks.risk.config import VarRunConfig
+from deepfin.tasks.risk.portfolio import risk_by_asset, stress_scenarios
+from deepfin.tasks.risk.tail_networks import (
+    TAIL_METHODS,
+    TailFit,
+    fit_tail_network,
+    forecast_tail,
+)
+from deepfin.tasks.risk.volatility import Series, read_frame, series_of
+from deepfin.training import TrainingConfig
 
-VAR_METHODS = ("historical", "garch_t", "fhs")
+log = logging.getLogger(__name__)
+
+VAR_METHODS = ("historical", "garch_t", "fhs", "quantile", "fz0")  # the last two: nets
 HISTORICAL_DAYS = 500  # two years of returns: the window historical simulation reads
+
+
+@dataclass(frozen=True)
+class TailNets:
+    """How the quantile and fz0 methods' nets are built and trained each fold."""
+
+    network: str
+    lookback: int
+    val_days: int
+    training: TrainingConfig
+    warm_start_epochs: int = 0  # epochs of every fold after the first; 0 keeps training.epochs
 
 
 @dataclass(frozen=True)
@@ -115,7 +145,9 @@ def var_walk_forward(
     last_origin: int,
     *,
     levels: tuple[float, ...],
-    methods: tuple[str, ...] = VAR_METHODS,
+    methods: tuple[str, ...] = ("historical", "garch_t", "fhs"),
+    nets: TailNets | None = None,
+    progress: bool = False,
 ) -> dict[str, dict[float, Tail]]:
     """Forecasts for days fold_start+1 .. of every fold, each method re-fitted per fold on the
     days before it; origins run from fold_starts[0] to last_origin."""
@@ -126,25 +158,25 @@ def var_walk_forward(
         raise ConfigError(f"unknown VaR method(s) {unknown}; choose from {list(VAR_METHODS)}")
     if last_origin >= len(history) - 1:
         raise DataError("the last forecast origin needs a next day to judge it against")
+    deep = [method for method in methods if method in TAIL_METHODS]
+    if deep and nets is None:
+        raise ConfigError(f"the {' and '.join(deep)} method(s) need a network: pass nets")
+    fitted: dict[tuple[str, float], TailFit] = {}
     bounds = [*fold_starts, last_origin + 1]
     results: dict[str, dict[float, list[Tail]]] = {m: {lv: [] for lv in levels} for m in methods}
     model = build_risk_model("gjr_garch")
     assert isinstance(model, GARCHVolatility)
-    for start, stop in itertools.pairwise(bounds):
-        origins = np.arange(start, stop)
-        parts: dict[str, dict[float, Tail]] = {}
-        if "historical" in methods:
-            parts["historical"] = historical_tails(history, origins, levels)
-        if "garch_t" in methods or "fhs" in methods:
-            model.fit(history, end=start - 1, horizon=1)
-            for method in ("garch_t", "fhs"):
-                if method in methods:
-                    parts[method] = garch_tails(
-                        model, history, origins, levels, fit_end=start - 1, filtered=method == "fhs"
-                    )
-        for method, by_level in parts.items():
-            for level, tail in by_level.items():
-                results[method][level].append(tail)
+    bar = Progress(disable=not progress)
+    task = bar.add_task("VaR folds", total=len(fold_starts))
+    with bar:
+        for start, stop in itertools.pairwise(bounds):
+            parts = _fold_tails(
+                history, np.arange(start, stop), levels, methods, model, nets, fitted
+            )
+            for method, by_level in parts.items():
+                for level, tail in by_level.items():
+                    results[method][level].append(tail)
+            bar.advance(task)
     return {
         method: {
             level: Tail(
@@ -155,6 +187,53 @@ def var_walk_forward(
         }
         for method, by_level in results.items()
     }
+
+
+def _fold_tails(
+    history: VolatilityHistory,
+    origins: np.ndarray,
+    levels: tuple[float, ...],
+    methods: tuple[str, ...],
+    model: GARCHVolatility,
+    nets: TailNets | None,
+    fitted: dict[tuple[str, float], TailFit],
+) -> dict[str, dict[float, Tail]]:
+    """Every method's tails for one fold's origins, each fitted on the days before them."""
+    start = int(origins[0])
+    parts: dict[str, dict[float, Tail]] = {}
+    if "historical" in methods:
+        parts["historical"] = historical_tails(history, origins, levels)
+    if "garch_t" in methods or "fhs" in methods:
+        model.fit(history, end=start - 1, horizon=1)
+        for method in ("garch_t", "fhs"):
+            if method in methods:
+                parts[method] = garch_tails(
+                    model, history, origins, levels, fit_end=start - 1, filtered=method == "fhs"
+                )
+    for method in (m for m in methods if m in TAIL_METHODS):
+        assert nets is not None
+        parts[method] = {}
+        for level in levels:
+            previous = fitted.get((method, level))
+            training = nets.training
+            if previous is not None and nets.warm_start_epochs:
+                training = dataclasses.replace(training, epochs=nets.warm_start_epochs)
+            fitted[method, level] = fit_tail_network(
+                nets.network,
+                method,
+                level,
+                history,
+                start=start,
+                val_days=nets.val_days,
+                lookback=nets.lookback,
+                training=dataclasses.replace(training, progress=False),
+                previous=previous,
+            )
+            var, es = forecast_tail(
+                fitted[method, level], history, origins, method=method, lookback=nets.lookback
+            )
+            parts[method][level] = Tail(var, es)
+    return parts
 
 
 def backtest_table(
@@ -199,11 +278,9 @@ def backtest_table(
 def run_var(config: VarRunConfig, *, run_dir: Path) -> dict[str, Any]:
     """Read the series, forecast each test day's VaR/ES walking forward, backtest, and save the
     forecasts and the table into `run_dir`."""
-    from deepfin.tasks.risk.volatility import read_series
-
     check_fresh_folder(run_dir)
     with run_lock(run_dir):
-        series = read_series(config.data, ticker=config.var.ticker, estimator="close")
+        series, portfolio = read_portfolio(config)
         dates = series.dates
         start = dt.date.fromisoformat(config.walk_forward.test_start or str(dates[len(dates) // 2]))
         first = next((i for i, date in enumerate(dates) if date >= start), len(dates))
@@ -211,12 +288,21 @@ def run_var(config: VarRunConfig, *, run_dir: Path) -> dict[str, Any]:
         if first > last_origin:
             raise DataError(f"test_start {start} leaves no test day: the data ends {dates[-1]}")
         starts = list(range(first, last_origin + 1, config.walk_forward.refit_every))
+        nets = TailNets(
+            network=config.var.network,
+            lookback=config.var.lookback,
+            val_days=config.walk_forward.val_days,
+            training=config.training,
+            warm_start_epochs=config.walk_forward.warm_start_epochs,
+        )
         forecasts = var_walk_forward(
             series.history,
             starts,
             last_origin,
             levels=config.var.levels,
             methods=config.var.methods,
+            nets=nets,
+            progress=config.training.progress,
         )
         next_day = series.history.returns[first + 1 : last_origin + 2]
         table = backtest_table(next_day, forecasts)
@@ -225,13 +311,49 @@ def run_var(config: VarRunConfig, *, run_dir: Path) -> dict[str, Any]:
             for level, tail in by_level.items():
                 columns[f"{method}_var_{level:g}"] = tail.var
                 columns[f"{method}_es_{level:g}"] = tail.es
+        if portfolio is not None:
+            assets, weights = portfolio
+            named = dict(config.var.stress)
+            portfolio_metrics = {
+                "tickers": assets.tickers,
+                "weights": weights.tolist(),
+                "risk_by_asset": risk_by_asset(assets, weights, max(config.var.levels)),
+                "stress": stress_scenarios(dates, series.history.returns, named),
+            }
         metrics = {
             "series": series.name,
             "test": [str(columns["date"][0]), str(columns["date"][-1])],
             "refits": len(starts),
             "backtests": table.to_dicts(),
+            **({"portfolio": portfolio_metrics} if portfolio is not None else {}),
         }
         write_frame(run_dir / "predictions.parquet", pl.DataFrame(columns))
         write_json(run_dir / "metrics.json", metrics)
         write_json(run_dir / CONFIG, {**run_header("risk"), **dataclasses.asdict(config)})
     return metrics
+
+
+def read_portfolio(
+    config: VarRunConfig,
+) -> tuple[Series, tuple[AssetReturns, np.ndarray] | None]:
+    """The series a VaR run forecasts: one ticker's, or a portfolio's (weights from a file, else
+    equal) when the data holds several tickers and none is named; with its assets and weights."""
+    frame = read_frame(config.data)
+    tickers = frame["ticker"].unique(maintain_order=True).to_list()
+    settings = config.var
+    if settings.ticker or (len(tickers) == 1 and not settings.weights):
+        return series_of(frame, config.data.source, ticker=settings.ticker, estimator="close"), None
+    if config.data.tickers:
+        frame = frame.filter(pl.col("ticker").is_in(list(config.data.tickers)))
+    if config.data.max_tickers:
+        frame = frame.filter(pl.col("ticker").is_in(tickers[: config.data.max_tickers]))
+    assets = asset_returns(frame)
+    if settings.weights:
+        weights = read_weights(settings.weights, assets.tickers)
+    else:
+        log.warning("no --weights: an equal-weight portfolio of %d tickers", len(assets.tickers))
+        weights = np.full(len(assets.tickers), 1.0 / len(assets.tickers))
+    log_returns = portfolio_log_returns(assets, weights)
+    history = VolatilityHistory(log_returns, log_returns**2)
+    name = f"portfolio of {int((weights != 0).sum())} tickers"
+    return Series(name, assets.dates, history, "close"), (assets, weights)

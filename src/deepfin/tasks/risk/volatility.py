@@ -59,10 +59,21 @@ def read_series(data: DataConfig | str, *, ticker: str, estimator: str) -> Serie
     """The one series of `data` (a built-in data set or a file, or a run's data settings) the
     risk models read."""
     data = DataConfig(source=data) if isinstance(data, str) else data
-    source = data.source
-    frame = load_prices(
-        source, columns=dict(data.columns) or None, layout=data.layout, ffill_limit=data.ffill_limit
+    return series_of(read_frame(data), data.source, ticker=ticker, estimator=estimator)
+
+
+def read_frame(data: DataConfig) -> pl.DataFrame:
+    """The prices a risk run reads, validated, in the long layout."""
+    return load_prices(
+        data.source,
+        columns=dict(data.columns) or None,
+        layout=data.layout,
+        ffill_limit=data.ffill_limit,
     )
+
+
+def series_of(frame: pl.DataFrame, source: str, *, ticker: str, estimator: str) -> Series:
+    """The series of `ticker` in `frame` (or its only one) as the risk models read it."""
     tickers = frame["ticker"].unique(maintain_order=True).to_list()
     if ticker:
         if ticker not in tickers:
