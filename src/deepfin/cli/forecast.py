@@ -201,6 +201,10 @@ def report_command(
         path = write_text_report(classifier, run_dir / REPORT)
     elif task in ("forecast", "backtest"):
         path = build_report(run_dir)
+    elif task == "risk":
+        from deepfin.report.risk import write_risk_report
+
+        path = write_risk_report(run_dir)
     else:
         raise RunFolderError(
             f"{run_dir / CONFIG} names the task {task!r}, which deepfin does not know; is it a "

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from deepfin.cli.common import ConfigOption, console, format_value, guarded
+from deepfin.cli.common import ConfigOption, ReportOption, console, format_value, guarded
 from deepfin.cli.options import config_options
 from deepfin.config import DataConfig, WalkForwardConfig
 from deepfin.tasks.forecasting.pipeline import new_run_dir
@@ -60,6 +60,7 @@ def volatility(
     flags: dict[str, Any],
     config: ConfigOption = None,
     run_dir: Annotated[Path | None, typer.Option(help="Default runs/<time>-volatility.")] = None,
+    report: ReportOption = True,
 ) -> None:
     """Walk-forward volatility forecasts of every model, scored against HAR and GJR-GARCH."""
     run = load_volatility_config(config, {k: v for k, v in flags.items() if v is not None})
@@ -90,6 +91,15 @@ def volatility(
     for name, count in metrics["failed_fits"].items():
         console.print(f"{name}: {count} fit(s) did not converge; the previous parameters were kept")
     console.print(escape(metrics["verdict"]))
+    _finish(folder, report)
+
+
+def _finish(folder: Path, report: bool) -> None:
+    """Write the report (unless told not to) and say where the run is."""
+    if report:
+        from deepfin.report.risk import write_risk_report
+
+        console.print(f"report: {escape(str(write_risk_report(folder)))}")
     console.print(f"run folder: {escape(str(folder))}")
 
 
@@ -121,6 +131,7 @@ def var(
     flags: dict[str, Any],
     config: ConfigOption = None,
     run_dir: Annotated[Path | None, typer.Option(help="Default runs/<time>-var.")] = None,
+    report: ReportOption = True,
 ) -> None:
     """One-day VaR and ES walking forward, with Kupiec, Christoffersen, traffic-light, Z2, FZ0."""
     run = load_var_config(config, {k: v for k, v in flags.items() if v is not None})
@@ -138,7 +149,7 @@ def var(
     console.print(table)
     if "portfolio" in metrics:
         _print_portfolio(metrics["portfolio"], max(run.var.levels))
-    console.print(f"run folder: {escape(str(folder))}")
+    _finish(folder, report)
 
 
 def _print_portfolio(portfolio: dict[str, Any], level: float) -> None:
