@@ -16,7 +16,7 @@ from deepfin.data.factors import expand_factor_sets
 from deepfin.data.features import DEFAULT_FEATURES, RELATIVE
 from deepfin.data.io import LAYOUTS
 from deepfin.errors import ConfigError
-from deepfin.models import FORECAST_MODELS, checked_params, hyperparameters
+from deepfin.models import FORECAST_MODELS, MODELS, NEURAL_MODELS, checked_params, hyperparameters
 from deepfin.training import TrainingConfig
 
 # mse and huber score each window alone; ic (minus the per-date Pearson correlation) and
@@ -43,6 +43,8 @@ class ForecastConfig:
     label_norm: str = "none"  # per-date normalisation of the labels: none, excess, zscore, rank
     cross_section_norm: str = "none"  # per-date normalisation of the inputs: none, zscore, rank
     date_batches: bool = False  # each batch holds whole cross-sections (all tickers of a date)
+    quantiles: tuple[float, ...] = ()  # a quantile head beside the point forecast: 0.05,0.5,0.95
+    conformal: bool = False  # shift each quantile to its nominal share on the validation days
 
     def __post_init__(self) -> None:
         if self.model not in FORECAST_MODELS:
@@ -82,10 +84,46 @@ class ForecastConfig:
                 "set cross_section_norm to none or leave out the rel_* features"
             )
 
+        object.__setattr__(self, "quantiles", _checked_quantiles(self.quantiles))
+        if self.quantiles:
+            if MODELS[self.model].fit != "gradient":
+                raise ConfigError(
+                    f"quantiles need a network trained by gradient descent; {self.model} is "
+                    f"not one: choose one of {list(NEURAL_MODELS)}"
+                )
+            if self.target != "log_return" or self.label_norm != "none":
+                raise ConfigError(
+                    "quantiles are of the log return: target=log_return, label_norm=none"
+                )
+            if self.loss in CROSS_SECTION_LOSSES:
+                raise ConfigError(f"quantiles need a per-window loss (mse, huber), not {self.loss}")
+        elif self.conformal:
+            raise ConfigError("conformal calibrates quantiles: give --quantiles too")
+
     def for_model(self, name: str) -> ForecastConfig:
-        """The same settings for model `name`, with the model parameters it takes."""
+        """The same settings for model `name`, with the model parameters it takes (and the
+        quantile head only if it is a network)."""
         params = {k: v for k, v in self.model_params.items() if k in hyperparameters(name)}
+        if MODELS[name].fit != "gradient":
+            return dataclasses.replace(
+                self, model=name, model_params=params, quantiles=(), conformal=False
+            )
         return dataclasses.replace(self, model=name, model_params=params)
+
+
+def _checked_quantiles(quantiles: tuple[float, ...]) -> tuple[float, ...]:
+    """The quantiles sorted, each in (0, 1) and none twice, or a ConfigError saying why."""
+    try:
+        values = tuple(sorted(float(q) for q in quantiles))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"quantiles must be numbers in (0, 1), e.g. 0.05,0.5,0.95; got {list(quantiles)}"
+        ) from error
+    if any(not 0 < q < 1 for q in values):
+        raise ConfigError(f"every quantile must lie in (0, 1); got {list(values)}")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"a quantile is given twice in {list(values)}")
+    return values
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepfin.data.volatility import (
+    VARIANCE_FLOOR,
     VolatilityHistory,
     daily_variance,
     forward_mean,
@@ -69,11 +70,14 @@ def test_a_missing_range_falls_back_to_close_to_close(caplog: pytest.LogCaptureF
     assert variance[1] == pytest.approx(math.log(103 / 101) ** 2)
 
 
-def test_unknown_estimator_and_inverted_range_are_refused() -> None:
+def test_unknown_estimator_and_inconsistent_prices_are_refused() -> None:
     with pytest.raises(ConfigError, match="choose one of"):
         daily_variance(DAY, "yang_zhang_typo")
     with pytest.raises(DataError, match="high below the low"):
         daily_variance(DAY.with_columns(pl.col("low") + 10), "parkinson")
+    adjusted = DAY.with_columns(pl.col("close") * 0.9)  # an adjusted close under raw highs/lows
+    with pytest.raises(DataError, match="is the close adjusted"):
+        daily_variance(adjusted, "garman_klass")
 
 
 def test_forward_mean_and_trailing_means_by_hand() -> None:
@@ -102,8 +106,11 @@ def test_values_at_day_t_never_read_later_days(day: int, horizon: int, shock: fl
     assert np.array_equal(target[:untouched], moved[:untouched], equal_nan=True)
 
 
-def test_history_floors_days_without_movement() -> None:
+def test_history_floors_days_without_movement_at_a_fixed_floor() -> None:
     history = VolatilityHistory(np.array([0.0, 0.01, -0.02]), np.array([0.0, 1e-4, 4e-4]))
-    assert history.variance[0] == 1e-4
+    assert history.variance[0] == VARIANCE_FLOOR  # no later day sets it
+    assert history.variance[1:].tolist() == [1e-4, 4e-4]
+    with pytest.raises(DataError, match="too few"):
+        VolatilityHistory(np.zeros(1), np.ones(1))
     with pytest.raises(DataError, match="never move"):
         VolatilityHistory(np.zeros(3), np.zeros(3))

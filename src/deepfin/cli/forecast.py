@@ -103,6 +103,15 @@ def forecast(
         )
     console.print(metrics_table(forecaster.metrics_, "test period: model vs baselines"))
     console.print(escape(verdict(run_config.forecast.model, forecaster.metrics_)))
+    bands = forecaster.metrics_.get(run_config.forecast.model, {}).get("quantiles")
+    if bands:
+        calibrated = " after conformal calibration" if run_config.forecast.conformal else ""
+        for name, interval in bands["intervals"].items():
+            console.print(
+                f"{name} interval{calibrated}: coverage {interval['coverage']:.1%}, mean width "
+                f"{interval['width']:.4g}, interval score {interval['interval_score']:.4g}"
+            )
+        console.print(f"mean pinball loss {bands['mean_pinball']:.4g}")
     if excluded := excluded_note(forecaster.metrics_):
         console.print(excluded)
     if report:

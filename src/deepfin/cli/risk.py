@@ -48,7 +48,13 @@ COLUMNS = (
     ("volatility", VolatilityConfig),
     ("walk_forward", WalkForwardConfig),
     ("training", TrainingConfig),
-    skip=("data.tickers", "data.max_tickers", "walk_forward.test_fraction"),
+    skip=(
+        "data.tickers",
+        "data.max_tickers",
+        "walk_forward.test_fraction",
+        "walk_forward.window",
+        "walk_forward.train_days",
+    ),
     help={
         "volatility.models": f"From {', '.join(volatility_models())}; the first is judged.",
         "volatility.estimator": "close, parkinson, garman_klass or rogers_satchell.",
@@ -74,6 +80,8 @@ def volatility(
     metrics = result.metrics
     if metrics["estimator"] != settings.estimator:
         console.print(f"variance estimator used: {metrics['estimator']}")
+    if metrics.get("note"):
+        console.print(escape(metrics["note"]))
     table = Table(
         title=f"out of sample {metrics['test'][0]} to {metrics['test'][1]}: {metrics['folds']} "
         f"folds, {metrics['estimator']} variance"
@@ -156,8 +164,8 @@ def _print_portfolio(portfolio: dict[str, Any], level: float) -> None:
     """The largest risk contributions at the last date, and the stress scenarios."""
     rows = sorted(portfolio["risk_by_asset"], key=lambda row: -row["component_var_ewma"])
     table = Table(
-        title=f"risk contributions at {level:.1%} (normal VaR, Euler allocation; largest 10 of "
-        f"{len(rows)}), each column sums to the portfolio's VaR"
+        title=f"risk contributions to the normal VaR at {level:.1%} (Euler allocation; the "
+        f"largest 10 of {len(rows)}: all {len(rows)} sum to the portfolio's VaR)"
     )
     for title in ("ticker", "weight", "EWMA component", "share", "Ledoit-Wolf component", "share"):
         table.add_column(title, justify="right")

@@ -3,6 +3,7 @@ the portfolio's daily return at constant weights (rebalanced every day)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,18 @@ class AssetReturns:
     returns: np.ndarray  # (D, A)
 
 
-def asset_returns(prices: pl.DataFrame) -> AssetReturns:
+def asset_returns(prices: pl.DataFrame, *, judged_before: dt.date | None = None) -> AssetReturns:
     """Each ticker's simple daily return on the dates all kept tickers share; tickers with
-    closes on fewer than 95% of the dates are left out (said in a warning)."""
+    closes on fewer than 95% of the dates before `judged_before` (all dates if None) are left
+    out, said in a warning: which tickers a portfolio holds is decided before its test days."""
     wide = prices.pivot(on="ticker", index="date", values="close", sort_columns=False).sort("date")
     tickers = [column for column in wide.columns if column != "date"]
-    coverage = {ticker: 1.0 - wide[ticker].null_count() / wide.height for ticker in tickers}
+    judged = wide if judged_before is None else wide.filter(pl.col("date") < judged_before)
+    if judged.height == 0:
+        raise DataError(
+            f"no day of the data lies before {judged_before}; choose a later test_start"
+        )
+    coverage = {ticker: 1.0 - judged[ticker].null_count() / judged.height for ticker in tickers}
     sparse = [ticker for ticker in tickers if coverage[ticker] < MIN_COVERAGE]
     if sparse:
         shown = ", ".join(f"{ticker} ({coverage[ticker]:.0%})" for ticker in sparse[:5])

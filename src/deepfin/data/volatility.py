@@ -21,6 +21,8 @@ ESTIMATORS: dict[str, tuple[str, ...]] = {
     "rogers_satchell": ("open", "high", "low"),  # Rogers and Satchell (1991): drift-free
 }
 HAR_LAGS = (1, 5, 22)  # Corsi (2009): the day, the week and the month before
+VARIANCE_FLOOR = 1e-10  # a daily move of 0.001%: below any real market's day
+PRICE_TOLERANCE = 1e-6  # relative: rounding in a vendor's file
 
 
 def check_estimator(estimator: str) -> str:
@@ -67,10 +69,20 @@ def daily_variance(frame: pl.DataFrame, estimator: str) -> tuple[np.ndarray, str
             f"{int((high < low).sum())} day(s) have a high below the low; fix the file or use "
             "--estimator close"
         )
+    opening = frame["open"].to_numpy().astype(np.float64) if "open" in frame.columns else close
+    slack = PRICE_TOLERANCE * high
+    outside = (np.maximum(close, opening) > high + slack) | (
+        np.minimum(close, opening) < low - slack
+    )
+    if outside.any():
+        raise DataError(
+            f"{int(outside.sum())} day(s) have an open or close outside their high-low range: "
+            "is the close adjusted (for dividends, splits) while open, high and low are not? "
+            "Pass unadjusted closes with --columns close=<column>, or use --estimator close"
+        )
     range_squared = np.log(high / low) ** 2
     if estimator == "parkinson":
         return range_squared / (4.0 * math.log(2.0)), estimator
-    opening = frame["open"].to_numpy().astype(np.float64)
     if estimator == "garman_klass":
         body = np.log(close / opening) ** 2
         return 0.5 * range_squared - (2.0 * math.log(2.0) - 1.0) * body, estimator
@@ -114,11 +126,13 @@ class VolatilityHistory:
         if not (np.isfinite(returns).all() and np.isfinite(variance).all()):
             raise DataError("returns and variances must be finite; drop the first day's NaN")
         self.returns = returns
-        positive = variance[variance > 0]
-        if positive.size == 0:
+        if returns.size < 3:
+            raise DataError(f"{returns.size} day(s) of returns are too few for any risk model")
+        if not (variance > 0).any():
             raise DataError("every daily variance is zero: the prices never move")
-        # a day without movement (close unchanged, high = low) would make QLIKE infinite
-        self.floor = float(positive.min())
+        # a day without movement (close unchanged, high = low) would make QLIKE infinite; the
+        # floor is fixed, so no later day sets it
+        self.floor = VARIANCE_FLOOR
         self.variance = np.maximum(variance, self.floor)
 
     def __len__(self) -> int:

@@ -11,6 +11,7 @@ import polars as pl
 from deepfin.data.features import FACTORS
 from deepfin.errors import RunFolderError
 from deepfin.report.forecast_figures import (
+    band_figure,
     equity_figure,
     fold_figure,
     loss_figure,
@@ -142,6 +143,9 @@ def build_report(run_dir: Path | str) -> Path:
                 ],
             )
         )
+        quantiles = config.get("quantiles") if isinstance(config, dict) else None
+        if quantiles and "quantiles" in metrics.get(models[0], {}):
+            sections.append(_band_section(predictions, models[0], quantiles, metrics))
         if predictions["ticker"].n_unique() >= 5:
             sections.append(
                 Section(
@@ -168,6 +172,27 @@ def build_report(run_dir: Path | str) -> Path:
     sections.append(Section("Configuration", preformatted=json.dumps(config, indent=2)))
     title = f"deepfin {config.get('task', 'forecast')} report: {', '.join(models)}"
     return write_report(run_dir / REPORT, title, sections)
+
+
+def _band_section(
+    predictions: pl.DataFrame, model: str, quantiles: list[float], metrics: dict[str, Any]
+) -> Section:
+    """Quantile bands drawn on the prices, and each interval's coverage and score."""
+    scores = metrics[model]["quantiles"]
+    rows = [{"interval": name, **values} for name, values in scores["intervals"].items()]
+    rows += [
+        {"interval": f"below {name}", "coverage": share} for name, share in scores["below"].items()
+    ]
+    return Section(
+        "Quantile forecasts",
+        notes=[
+            f"Mean pinball loss {scores['mean_pinball']:.6g} (log returns). Coverage: the share "
+            "of test outcomes inside each central interval, or below each quantile; the interval "
+            "score adds to the width 2/alpha times each miss."
+        ],
+        tables=[Table("bands on the test period", rows)],
+        figures=[band_figure(predictions, model, list(quantiles))],
+    )
 
 
 def _scored_notes(run: dict[str, Any] | None, metrics: dict[str, dict[str, Any]]) -> list[str]:

@@ -126,3 +126,30 @@ def fold_figure(folds: pl.DataFrame) -> go.Figure:
         barmode="group",
     )
     return figure
+
+
+def band_figure(predictions: pl.DataFrame, model: str, quantiles: list[float]) -> go.Figure:
+    """The actual price within the forecast quantile bands, for the ticker with most forecasts."""
+    ticker = predictions.group_by("ticker").len().sort(["len", "ticker"], descending=[True, False])
+    rows = predictions.filter(pl.col("ticker") == ticker["ticker"][0]).sort("date")
+    close = rows["close"].to_numpy()
+    figure = go.Figure()
+    outer = [q for q in quantiles if q < 0.5 and round(1 - q, 10) in quantiles]
+    for low in sorted(outer):
+        high = round(1 - low, 10)
+        figure.add_scatter(
+            x=rows["date"], y=close * np.exp(rows[f"{model}_q{high:g}"].to_numpy()),
+            mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+        )  # fmt: skip
+        figure.add_scatter(
+            x=rows["date"], y=close * np.exp(rows[f"{model}_q{low:g}"].to_numpy()),
+            mode="lines", line={"width": 0}, fill="tonexty", name=f"{1 - 2 * low:.0%} band",
+            fillcolor="rgba(31, 119, 180, 0.2)",
+        )  # fmt: skip
+    figure.add_scatter(x=rows["date"], y=rows["actual_price"], name="actual", mode="lines")
+    figure.update_layout(
+        title=f"{ticker['ticker'][0]}: the price {model}'s quantiles give (x: the forecast origin)",
+        xaxis_title="forecast origin",
+        yaxis_title="price",
+    )
+    return figure

@@ -79,6 +79,7 @@ def _volatility_sections(metrics: dict[str, Any], predictions: pl.DataFrame) -> 
         "below 1 beat the benchmark; DM p-values test the difference; the Model Confidence Set "
         "(10%) holds the models not shown worse than the best.",
     ]
+    notes += [metrics["note"]] if metrics.get("note") else []
     notes += [
         f"{name}: {count} fit(s) did not converge; the previous parameters were kept."
         for name, count in metrics.get("failed_fits", {}).items()
@@ -174,7 +175,15 @@ def _var_sections(metrics: dict[str, Any], predictions: pl.DataFrame) -> list[Se
         sections.append(
             Section(
                 "Risk contributions and stress",
-                tables=[Table("stress scenarios (the portfolio's return)", portfolio["stress"])],
+                notes=[
+                    "Component VaR: each asset's part of the portfolio's normal VaR at the "
+                    "highest level on the last date (Euler allocation); the components sum to "
+                    "the VaR, under either covariance forecast."
+                ],
+                tables=[
+                    Table("stress scenarios (the portfolio's return)", portfolio["stress"]),
+                    Table("risk contributions by asset", rows),
+                ],
                 figures=[bars],
             )
         )

@@ -174,3 +174,12 @@ def test_fifty_ticker_equal_weight_portfolio_of_the_sp500_panel(tmp_path) -> Non
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["series"] == "portfolio of 50 tickers"
     assert metrics["backtests"][0]["kupiec_p"] > 0.01
+
+
+def test_which_tickers_are_held_is_judged_before_the_test_days(caplog) -> None:
+    late = panel(900, ("LATE",)).filter(pl.col("date") >= dt.date(2014, 6, 2))  # lists later
+    frame = pl.concat([panel(), late])
+    judged = asset_returns(frame, judged_before=dt.date(2014, 1, 2))
+    assert judged.tickers == ["AAA", "BBB", "CCC"]  # it had no price before the test
+    with pytest.raises(DataError, match="no day of the data lies before"):
+        asset_returns(frame, judged_before=dt.date(2000, 1, 3))

@@ -22,7 +22,7 @@ CLASSICAL = ("historical", "garch_t", "fhs")
 
 @pytest.fixture(scope="module")
 def path() -> tuple[VolatilityHistory, np.ndarray]:
-    """A GJR-GARCH-t path of 4000 days (in percent: omega .02, alpha .03, gamma .1, beta .9,
+    """A GJR-GARCH-t path of 4000 days (in percent: omega .02, alpha .03, gamma .1, beta .88,
     nu 6) and its true conditional volatility."""
     from arch import arch_model
 
@@ -125,6 +125,7 @@ def test_cli_var_on_the_built_in_sp500(tmp_path) -> None:
     ("args", "message"),
     [
         (("--levels", "1.5"), "confidence level"),
+        (("--levels", "0.3"), "at least 0.5"),
         (("--levels", "ninety"), "levels"),
         (("--methods", "montecarlo"), "unknown VaR method"),
         (("--test-start", "2031-01-01"), "leaves no test day"),

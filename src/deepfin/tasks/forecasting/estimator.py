@@ -26,6 +26,7 @@ from deepfin.tasks.forecasting.fitting import (
     fit_network,
     fit_return_maps,
     rank_ic_score,
+    realised_returns,
     suspect_hint,
 )
 from deepfin.tasks.forecasting.preprocess import (
@@ -36,6 +37,12 @@ from deepfin.tasks.forecasting.preprocess import (
     min_rows,
     periods,
     short_tickers,
+)
+from deepfin.tasks.forecasting.quantiles import (
+    band_scores,
+    conformal_corrections,
+    quantile_columns,
+    quantile_forecasts,
 )
 from deepfin.training import History, TrainingConfig, predict_batches
 
@@ -61,6 +68,8 @@ class Forecaster(Estimator):
         label_norm: str = "none",
         cross_section_norm: str = "none",
         date_batches: bool = False,
+        quantiles: tuple[float, ...] = (),
+        conformal: bool = False,
         training: TrainingConfig | None = None,
     ) -> None:
         self.config = ForecastConfig(
@@ -77,6 +86,8 @@ class Forecaster(Estimator):
             label_norm=label_norm,
             cross_section_norm=cross_section_norm,
             date_batches=date_batches,
+            quantiles=tuple(quantiles),
+            conformal=conformal,
         )
         self.training = training or TrainingConfig()
         self.model_: nn.Module | None = None
@@ -88,6 +99,8 @@ class Forecaster(Estimator):
         self.scored_: dict[str, str] = {}
         # per model ("model", "linear"): (intercept, slope) from scores to returns
         self.return_maps_: dict[str, tuple[float, float]] = {}
+        # per quantile: the conformal shift of its log-return forecast (zeros without)
+        self.quantile_shifts_ = np.zeros(len(self.config.quantiles))
 
     @classmethod
     def from_config(cls, config: ForecastConfig, training: TrainingConfig) -> Forecaster:
@@ -230,7 +243,26 @@ class Forecaster(Estimator):
                 self.target_scaler_,
                 lookback=self.config.lookback,
             )
+        self.quantile_shifts_ = np.zeros(len(self.config.quantiles))
+        if self.config.conformal:
+            if val_rows is None or not len(val_ends):
+                raise ConfigError("conformal calibration needs a validation period")
+            raw = self.quantiles(val_rows, val_ends)
+            actual = realised_returns(val_rows, val_ends)
+            self.quantile_shifts_ = conformal_corrections(raw, actual, self.config.quantiles)
         return self
+
+    def quantiles(self, rows: PriceRows, ends: np.ndarray) -> np.ndarray:
+        """Log-return quantile forecasts (N, Q) of the windows at `ends`."""
+        assert self.model_ is not None
+        return quantile_forecasts(
+            self.model_,
+            rows,
+            ends,
+            target_scaler=self.target_scaler_,
+            lookback=self.config.lookback,
+            shifts=self.quantile_shifts_,
+        )
 
     @property
     def context_rows(self) -> int:
@@ -288,9 +320,13 @@ class Forecaster(Estimator):
             )
         close = rows.close[ends]
         forecast_return = self._forecast(rows, ends, self.model_)
+        bands = []
+        if self.config.quantiles:
+            bands = quantile_columns(self.quantiles(rows, ends), self.config.quantiles, "forecast")
         return rows.prices(ends).with_columns(
             pl.Series("forecast_log_return", forecast_return),
             pl.Series("forecast_price", close * np.exp(forecast_return)),
+            *bands,
         )
 
     # ------------------------------------------------------------------------ evaluate
@@ -333,6 +369,15 @@ class Forecaster(Estimator):
         self.metrics_ = score_predictions(
             self.predictions_, list(models), horizon=self.config.horizon
         )
+        if self.config.quantiles:
+            bands = self.quantiles(rows, ends)
+            prefix = self.config.model
+            columns = quantile_columns(bands, self.config.quantiles, prefix)
+            self.predictions_ = self.predictions_.with_columns(columns)
+            actual = self.predictions_["actual_log_return"].to_numpy()
+            self.metrics_[self.config.model]["quantiles"] = band_scores(
+                actual[~suspect], bands[~suspect], self.config.quantiles
+            )
         return self.metrics_
 
     # ---------------------------------------------------------------------- save, load

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from deepfin.config import ForecastConfig
@@ -16,7 +17,7 @@ from deepfin.models import DATA_SIZES, build_model, model_config
 from deepfin.models.forecasting.gbdt import GBDTForecaster
 from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.runs.booster import BOOSTER, read_booster_text
-from deepfin.runs.files import CONFIG, RunFiles, open_run, read_weights, write_run
+from deepfin.runs.files import CONFIG, PREPROCESS, RunFiles, open_run, read_weights, write_run
 from deepfin.runs.weights import Weights
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.training import TrainingConfig
@@ -40,6 +41,7 @@ def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
             "feature_scaler": forecaster.feature_scaler_.to_dict(),
             "target_scaler": forecaster.target_scaler_.to_dict(),
             "return_maps": {k: list(v) for k, v in forecaster.return_maps_.items()},
+            "quantile_shifts": forecaster.quantile_shifts_.tolist(),
         },
         tensors=tensors,
         history=forecaster.history_,
@@ -74,6 +76,13 @@ def _forecaster(run_dir: Path, files: RunFiles) -> Forecaster:
     forecaster.feature_scaler_ = Scaler.from_dict(files.preprocess["feature_scaler"])
     forecaster.target_scaler_ = Scaler.from_dict(files.preprocess["target_scaler"])
     forecaster.return_maps_ = _return_maps(run_dir, config, files.preprocess)
+    shifts = files.preprocess.get("quantile_shifts", [0.0] * len(config.quantiles))
+    if len(shifts) != len(config.quantiles):
+        raise RunFolderError(
+            f"{run_dir / PREPROCESS} holds {len(shifts)} quantile shift(s) for "
+            f"{len(config.quantiles)} quantile(s); the folder is damaged: re-run"
+        )
+    forecaster.quantile_shifts_ = np.asarray(shifts, dtype=np.float64)
     forecaster.history_ = files.history
     forecaster.metrics_ = files.metrics
     return forecaster

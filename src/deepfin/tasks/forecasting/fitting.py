@@ -23,6 +23,7 @@ from deepfin.models.forecasting.gbdt import GBDTForecaster
 from deepfin.models.forecasting.linear import LinearForecaster
 from deepfin.tasks.forecasting.evaluation import MIN_PANEL_NAMES
 from deepfin.tasks.forecasting.losses import loss_function
+from deepfin.tasks.forecasting.quantiles import point_and_quantile_loss
 from deepfin.training import History, TrainingConfig, evaluate_loss, fit_model, predict_batches
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def fit_network(
         config.model,
         n_features=train.features.shape[1],
         lookback=config.lookback,
-        n_outputs=1,
+        n_outputs=1 + len(config.quantiles),  # the point forecast, then each quantile
         params=config.model_params,
     )
     if warm_start is not None:
@@ -115,7 +116,11 @@ def fit_network(
             model,
             train,
             val,
-            loss_fn=loss_function(config.loss),
+            loss_fn=(
+                point_and_quantile_loss(config.quantiles, loss_function(config.loss))
+                if config.quantiles
+                else loss_function(config.loss)
+            ),
             config=training,
             checkpoint_dir=checkpoint_dir,
             resume=resume,

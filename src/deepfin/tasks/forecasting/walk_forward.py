@@ -79,7 +79,11 @@ def make_folds(
                 f"fold {len(folds)} has no room for training: {n_dates} dates, test blocks "
                 f"from date {first_test}, {warmup} + {config.val_days} validation days, embargo "
                 f"{embargo}; "
-                "lower test_fraction, val_days or train_days"
+                + (
+                    f"choose a test_start later than {config.test_start}, or fewer val_days"
+                    if config.test_start
+                    else "lower test_fraction, val_days or train_days"
+                )
             )
         folds.append(
             Fold(

@@ -101,7 +101,13 @@ class VarConfig:
             raise ConfigError(
                 f"levels must be numbers in (0, 1), e.g. 0.99,0.975; got {list(self.levels)}"
             ) from error
-        object.__setattr__(self, "levels", tuple(check_level(level) for level in levels))
+        levels = tuple(check_level(level) for level in levels)
+        if any(level < 0.5 for level in levels):
+            raise ConfigError(
+                f"a VaR level is a confidence of at least 0.5 (0.99 for the 1% tail); got "
+                f"{[level for level in levels if level < 0.5]}"
+            )
+        object.__setattr__(self, "levels", levels)
 
 
 # the networks are re-fitted every fold from the last fold's weights, so each fold trains briefly

@@ -67,6 +67,7 @@ class TailNets:
     val_days: int
     training: TrainingConfig
     warm_start_epochs: int = 0  # epochs of every fold after the first; 0 keeps training.epochs
+    warm_start: bool = True  # each fold starts from the last fold's weights
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,11 @@ def garch_tails(
     for level in levels:
         if filtered:
             var_z, es_z = empirical_tail(residuals, level)
-        else:
+        elif model.config.distribution == "t":
             var_z, es_z = student_t_tail(level, float(model.coefficients_[-1]))
+        else:
+            var_z = float(-stats.norm.ppf(1.0 - level))
+            es_z = float(stats.norm.pdf(var_z) / (1.0 - level))
         tails[level] = Tail(var=sigma * var_z - mean, es=sigma * es_z - mean)
     return tails
 
@@ -214,7 +218,7 @@ def _fold_tails(
         assert nets is not None
         parts[method] = {}
         for level in levels:
-            previous = fitted.get((method, level))
+            previous = fitted.get((method, level)) if nets.warm_start else None
             training = nets.training
             if previous is not None and nets.warm_start_epochs:
                 training = dataclasses.replace(training, epochs=nets.warm_start_epochs)
@@ -294,6 +298,7 @@ def run_var(config: VarRunConfig, *, run_dir: Path) -> dict[str, Any]:
             val_days=config.walk_forward.val_days,
             training=config.training,
             warm_start_epochs=config.walk_forward.warm_start_epochs,
+            warm_start=config.walk_forward.warm_start,
         )
         forecasts = var_walk_forward(
             series.history,
@@ -347,7 +352,8 @@ def read_portfolio(
         frame = frame.filter(pl.col("ticker").is_in(list(config.data.tickers)))
     if config.data.max_tickers:
         frame = frame.filter(pl.col("ticker").is_in(tickers[: config.data.max_tickers]))
-    assets = asset_returns(frame)
+    start = config.walk_forward.test_start
+    assets = asset_returns(frame, judged_before=dt.date.fromisoformat(start) if start else None)
     if settings.weights:
         weights = read_weights(settings.weights, assets.tickers)
     else:

@@ -182,6 +182,13 @@ def run_volatility(config: VolatilityRunConfig, *, run_dir: Path) -> VolatilityR
             "test": [str(result.predictions["date"].min()), str(result.predictions["date"].max())],
             "folds": len(result.folds),
         }
+        if series.estimator != "close":
+            result.metrics["note"] = (
+                f"The {series.estimator} estimator reads the day's range and misses the overnight "
+                "move, while GARCH and EWMA forecast close-to-close variance: their losses "
+                "against this proxy are tilted against them (HAR and the networks learn the "
+                "proxy itself)."
+            )
         write_frame(run_dir / "predictions.parquet", result.predictions)
         write_json(run_dir / "metrics.json", result.metrics)
         write_json(run_dir / CONFIG, {**run_header("risk"), **to_dict(config)})
