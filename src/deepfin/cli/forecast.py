@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -88,7 +89,12 @@ def forecast(
         )
         forecaster = run_forecast(run_config, run_dir=folder, resume=resume)
     if not main_process:
-        return
+        # rank 0 saves and reports the run; leaving at once skips the interpreter's C++
+        # teardown, in which gloo's threads can abort a finished rank ("terminate called
+        # without an active exception") and fail a run that succeeded
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     assert forecaster.metrics_ is not None
     history = forecaster.history_
     if history.epochs:
@@ -105,7 +111,15 @@ def forecast(
     console.print(escape(verdict(run_config.forecast.model, forecaster.metrics_)))
     bands = forecaster.metrics_.get(run_config.forecast.model, {}).get("quantiles")
     if bands:
-        calibrated = " after conformal calibration" if run_config.forecast.conformal else ""
+        steps = [
+            name
+            for name, used in (
+                ("conformal", run_config.forecast.conformal),
+                ("adaptive", run_config.forecast.adaptive),
+            )
+            if used
+        ]
+        calibrated = f" after {' and '.join(steps)} calibration" if steps else ""
         for name, interval in bands["intervals"].items():
             console.print(
                 f"{name} interval{calibrated}: coverage {interval['coverage']:.1%}, mean width "

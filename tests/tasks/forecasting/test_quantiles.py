@@ -19,6 +19,7 @@ from deepfin.tasks.forecasting.quantiles import (
     band_scores,
     conformal_corrections,
     point_and_quantile_loss,
+    track_quantiles,
 )
 
 
@@ -98,3 +99,50 @@ def test_conformal_bands_cover_the_sp500_test_period(tmp_path) -> None:
     predicted = forecaster.predict(load_sample("sp500"))
     low, mid, high = (predicted[f"forecast_q{q}"].to_numpy() for q in ("0.05", "0.5", "0.95"))
     assert (low <= mid).all() and (mid <= high).all()
+
+
+def test_tracking_restores_coverage_when_the_test_period_is_wilder() -> None:
+    generator = np.random.default_rng(3)
+    quantiles = (0.1, 0.5, 0.9)
+    actual = generator.normal(0, 2.0, 3000)  # twice the spread the forecasts were made for
+    forecasts = np.tile([-1.2816, 0.0, 1.2816], (3000, 1))
+    dates = np.arange(3000)
+    usable = np.ones(3000, dtype=bool)
+    moved, offsets = track_quantiles(
+        dates, forecasts, actual, usable, quantiles, horizon=1, step=0.05
+    )
+    inside = (actual >= moved[:, 0]) & (actual <= moved[:, 2])
+    assert ((actual >= forecasts[:, 0]) & (actual <= forecasts[:, 2])).mean() < 0.55
+    assert inside[500:].mean() == pytest.approx(0.8, abs=0.03)
+    assert offsets[2] > 1.0 and offsets[0] < -1.0  # the band widened
+    # causal: an outcome moves only the quantiles of later dates
+    changed = actual.copy()
+    changed[2000:] += 50.0
+    later, _ = track_quantiles(dates, forecasts, changed, usable, quantiles, horizon=1, step=0.05)
+    assert np.array_equal(later[:2001], moved[:2001])
+    assert not np.array_equal(later[2001:], moved[2001:])
+    # a horizon of 5 waits 5 dates for each outcome
+    slow, _ = track_quantiles(dates, forecasts, changed, usable, quantiles, horizon=5, step=0.05)
+    assert np.array_equal(
+        slow[:2005],
+        track_quantiles(dates, forecasts, actual, usable, quantiles, horizon=5, step=0.05)[0][
+            :2005
+        ],
+    )
+
+
+def test_adaptive_bands_on_the_sp500(tmp_path) -> None:
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["forecast", "--model", "gru", "--quantiles", "0.05,0.25,0.5,0.75,0.95", "--conformal",
+         "--adaptive", "--epochs", "3", "--lookback", "20", "--no-progress", "--no-report",
+         "--run-dir", str(run)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "after conformal and adaptive calibration" in result.output
+    intervals = json.loads((run / "metrics.json").read_text())["gru"]["quantiles"]["intervals"]
+    assert intervals["50%"]["coverage"] == pytest.approx(0.5, abs=0.02)
+    assert intervals["90%"]["coverage"] == pytest.approx(0.9, abs=0.02)
+    assert load_run(run).quantile_offsets_.any()  # the forecasts after the test carry them

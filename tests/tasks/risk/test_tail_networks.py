@@ -15,17 +15,30 @@ from deepfin.training import TrainingConfig
 
 
 class Fixed(torch.nn.Module):
-    """A 'net' that returns its input's last row."""
+    """A 'net' that returns its input's last row's first two features."""
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        return windows[:, -1, :]
+        return windows[:, -1, :2]
 
 
-def test_tail_values_are_increasing_negative_and_start_at_the_training_tail() -> None:
+class Zero(torch.nn.Module):
+    """A 'net' whose three outputs are zero: the head's own tail."""
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return windows.new_zeros(len(windows), 3)
+
+
+def test_tail_values_are_increasing_negative_and_follow_the_month() -> None:
     base = np.array([-0.05, -0.03, -0.02])
-    head = TailHead(Fixed(), base)
-    assert head(torch.zeros(1, 2, 3)).numpy()[0] == pytest.approx(base, abs=1e-7)
-    values = head(torch.randn(64, 2, 3) * 3).numpy()
+    head = TailHead(Zero(), base, month_spread=0.8)
+    calm = torch.zeros(1, 2, 4)
+    assert head(calm).numpy()[0] == pytest.approx(base, abs=1e-7)
+    # a month whose log variance is one training spread above its mean: a wider tail, by the
+    # ratio of volatilities e^(0.8 / 2)
+    stormy = calm.clone()
+    stormy[0, -1, 2] = 1.0
+    assert head(stormy).numpy()[0] == pytest.approx(base * np.exp(0.4), rel=1e-6)
+    values = TailHead(Fixed(), base[:2].copy(), 0.8)(torch.randn(64, 2, 4) * 3).numpy()
     assert (np.diff(values, axis=1) > 0).all() and (values < 0).all()
 
 

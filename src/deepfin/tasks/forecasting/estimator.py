@@ -43,10 +43,13 @@ from deepfin.tasks.forecasting.quantiles import (
     conformal_corrections,
     quantile_columns,
     quantile_forecasts,
+    track_quantiles,
 )
 from deepfin.training import History, TrainingConfig, predict_batches
 
 log = logging.getLogger(__name__)
+
+ADAPTIVE_RATE = 0.05  # a quantile moves by this share of the validation returns' spread per date
 
 
 class Forecaster(Estimator):
@@ -70,6 +73,7 @@ class Forecaster(Estimator):
         date_batches: bool = False,
         quantiles: tuple[float, ...] = (),
         conformal: bool = False,
+        adaptive: bool = False,
         training: TrainingConfig | None = None,
     ) -> None:
         self.config = ForecastConfig(
@@ -88,6 +92,7 @@ class Forecaster(Estimator):
             date_batches=date_batches,
             quantiles=tuple(quantiles),
             conformal=conformal,
+            adaptive=adaptive,
         )
         self.training = training or TrainingConfig()
         self.model_: nn.Module | None = None
@@ -99,8 +104,11 @@ class Forecaster(Estimator):
         self.scored_: dict[str, str] = {}
         # per model ("model", "linear"): (intercept, slope) from scores to returns
         self.return_maps_: dict[str, tuple[float, float]] = {}
-        # per quantile: the conformal shift of its log-return forecast (zeros without)
+        # per quantile: the conformal shift of its log-return forecast (zeros without), and
+        # (adaptive) the offset tracking reached by the end of the test period
         self.quantile_shifts_ = np.zeros(len(self.config.quantiles))
+        self.quantile_offsets_ = np.zeros(len(self.config.quantiles))
+        self.quantile_step_ = 0.0  # adaptive: how far one date's outcomes move a quantile
 
     @classmethod
     def from_config(cls, config: ForecastConfig, training: TrainingConfig) -> Forecaster:
@@ -244,12 +252,15 @@ class Forecaster(Estimator):
                 lookback=self.config.lookback,
             )
         self.quantile_shifts_ = np.zeros(len(self.config.quantiles))
-        if self.config.conformal:
+        self.quantile_offsets_ = np.zeros(len(self.config.quantiles))
+        if self.config.conformal or self.config.adaptive:
             if val_rows is None or not len(val_ends):
-                raise ConfigError("conformal calibration needs a validation period")
-            raw = self.quantiles(val_rows, val_ends)
+                raise ConfigError("conformal and adaptive calibration need a validation period")
             actual = realised_returns(val_rows, val_ends)
-            self.quantile_shifts_ = conformal_corrections(raw, actual, self.config.quantiles)
+            self.quantile_step_ = ADAPTIVE_RATE * float(np.std(actual))
+            if self.config.conformal:
+                raw = self.quantiles(val_rows, val_ends)
+                self.quantile_shifts_ = conformal_corrections(raw, actual, self.config.quantiles)
         return self
 
     def quantiles(self, rows: PriceRows, ends: np.ndarray) -> np.ndarray:
@@ -261,7 +272,7 @@ class Forecaster(Estimator):
             ends,
             target_scaler=self.target_scaler_,
             lookback=self.config.lookback,
-            shifts=self.quantile_shifts_,
+            shifts=self.quantile_shifts_ + self.quantile_offsets_,
         )
 
     @property
@@ -370,7 +381,18 @@ class Forecaster(Estimator):
             self.predictions_, list(models), horizon=self.config.horizon
         )
         if self.config.quantiles:
+            self.quantile_offsets_ = np.zeros(len(self.config.quantiles))
             bands = self.quantiles(rows, ends)
+            if self.config.adaptive:
+                bands, self.quantile_offsets_ = track_quantiles(
+                    rows.stamps[ends],
+                    bands,
+                    self.predictions_["actual_log_return"].to_numpy(),
+                    ~suspect,
+                    self.config.quantiles,
+                    horizon=self.config.horizon,
+                    step=self.quantile_step_,
+                )
             prefix = self.config.model
             columns = quantile_columns(bands, self.config.quantiles, prefix)
             self.predictions_ = self.predictions_.with_columns(columns)

@@ -42,6 +42,8 @@ def save_forecaster(forecaster: Forecaster, run_dir: Path) -> Path:
             "target_scaler": forecaster.target_scaler_.to_dict(),
             "return_maps": {k: list(v) for k, v in forecaster.return_maps_.items()},
             "quantile_shifts": forecaster.quantile_shifts_.tolist(),
+            "quantile_offsets": forecaster.quantile_offsets_.tolist(),
+            "quantile_step": forecaster.quantile_step_,
         },
         tensors=tensors,
         history=forecaster.history_,
@@ -83,6 +85,11 @@ def _forecaster(run_dir: Path, files: RunFiles) -> Forecaster:
             f"{len(config.quantiles)} quantile(s); the folder is damaged: re-run"
         )
     forecaster.quantile_shifts_ = np.asarray(shifts, dtype=np.float64)
+    offsets = files.preprocess.get("quantile_offsets", [0.0] * len(config.quantiles))
+    if len(offsets) != len(config.quantiles):
+        raise RunFolderError(f"{run_dir / PREPROCESS} holds the wrong number of quantile offsets")
+    forecaster.quantile_offsets_ = np.asarray(offsets, dtype=np.float64)
+    forecaster.quantile_step_ = float(files.preprocess.get("quantile_step", 0.0))
     forecaster.history_ = files.history
     forecaster.metrics_ = files.metrics
     return forecaster

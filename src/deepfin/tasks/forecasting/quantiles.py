@@ -118,3 +118,38 @@ def quantile_columns(
     return [
         pl.Series(f"{prefix}_{quantile_name(q)}", forecasts[:, k]) for k, q in enumerate(quantiles)
     ]
+
+
+def track_quantiles(
+    dates: np.ndarray,
+    forecasts: np.ndarray,
+    actual: np.ndarray,
+    usable: np.ndarray,
+    quantiles: tuple[float, ...],
+    *,
+    horizon: int,
+    step: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles (N, Q) moved online: once the outcomes of a date's forecasts are known
+    (`horizon` dates later), each quantile moves by `step` times its nominal share minus the
+    share of those outcomes below it (quantile tracking: Angelopoulos, Candes and Tibshirani
+    2023), so its coverage holds when the test period is calmer or wilder than validation.
+    Rows are in any order; `usable` rows (trustworthy outcomes) alone move it. Returns the
+    moved quantiles and the offsets (Q,) reached at the end, for forecasts after it."""
+    tau = np.asarray(quantiles)
+    unique, date_index = np.unique(dates, return_inverse=True)
+    order = np.argsort(date_index, kind="stable")
+    starts = np.searchsorted(date_index[order], np.arange(unique.size + 1))
+    offsets = np.zeros(tau.size)
+    moved = np.empty_like(forecasts)
+    for k in range(unique.size):
+        rows = order[starts[k] : starts[k + 1]]
+        moved[rows] = forecasts[rows] + offsets
+        known = k - horizon + 1  # the date whose outcomes are known at this date's close
+        if known >= 0:
+            done = order[starts[known] : starts[known + 1]]
+            done = done[usable[done]]
+            if done.size:
+                below = (actual[done, None] < moved[done]).mean(axis=0)  # (Q,)
+                offsets = offsets + step * (tau - below)
+    return np.sort(moved, axis=1), offsets

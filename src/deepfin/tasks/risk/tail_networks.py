@@ -2,8 +2,9 @@
 forecasts the next day's tail, either as quantiles (pinball loss; ES as the mean of the tail's
 quantiles) or as VaR and ES together (the FZ0 loss, so ES is forecast, not read off a quantile).
 
-The net's outputs scale the training days' own tail: at zero it forecasts the unconditional
-empirical VaR and ES, and each output is the log of how much wider today's tail is.
+The net's outputs scale the training days' own tail of returns filtered by the last month's
+volatility: at zero it is filtered historical simulation, and each output is the log of how
+much wider today's tail is than that.
 """
 
 from __future__ import annotations
@@ -50,21 +51,31 @@ def base_gaps(base_values: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.maximum(gaps, 1e-6), dtype=torch.float32)
 
 
+MONTH = FEATURES.index("log_variance_month")
+
+
 class TailHead(nn.Module):
     """A net whose outputs (B, K) become K increasing negative tail values (B, K): each gap
-    between neighbours is the training sample's gap times e^output."""
+    between neighbours is the training days' gap of volatility-filtered returns, times the
+    last month's volatility (relative to training), times e^output. At output zero it is
+    filtered historical simulation with a one-month volatility; the net learns corrections."""
 
     gaps: torch.Tensor
+    month_spread: torch.Tensor
 
-    def __init__(self, net: nn.Module, base_values: np.ndarray) -> None:
+    def __init__(self, net: nn.Module, base_values: np.ndarray, month_spread: float) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("gaps", base_gaps(base_values))
+        # the standard deviation of the log monthly variance on training days: it turns the
+        # standardised feature back into a log variance relative to its training mean
+        self.register_buffer("month_spread", torch.tensor(month_spread, dtype=torch.float32))
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """Tail values (B, K), deepest first, of windows (B, T, F)."""
+        volatility = torch.exp(0.5 * self.month_spread * windows[:, -1, MONTH : MONTH + 1])
         scale = torch.exp(self.net(windows).clamp(-MAX_LOG_SCALE, MAX_LOG_SCALE))  # (B, K)
-        steps = self.gaps * scale
+        steps = self.gaps * scale * volatility
         return -torch.flip(torch.cumsum(torch.flip(steps, [1]), 1), [1])
 
 
@@ -136,13 +147,17 @@ def fit_tail_network(
     scaled = (features - feature_mean) / feature_std
     target = next_return / return_scale
     probabilities = torch.tensor(tail_probabilities(method, level), dtype=torch.float32)
-    base = empirical_values(target[train_origins], method, level)
+    month_spread = float(feature_std[MONTH])
+    # each training day's return over its month's volatility, relative to training's
+    volatility = np.exp(0.5 * month_spread * scaled[train_origins, MONTH])
+    base = empirical_values(target[train_origins] / volatility, method, level)
     torch.manual_seed(training.seed)  # the same weights whatever ran before
     net = build_model(name, n_features=len(FEATURES), lookback=lookback, n_outputs=base.size)
-    model = TailHead(net, base)
+    model = TailHead(net, base, month_spread)
     if previous is not None:
         model.load_state_dict(previous.model.state_dict())
-        model.gaps.copy_(base_gaps(base))  # this fold's own unconditional tail
+        model.gaps.copy_(base_gaps(base))  # this fold's own filtered tail
+        model.month_spread.fill_(month_spread)
     fit_model(
         model,
         windows(scaled, target, train_origins, lookback),
