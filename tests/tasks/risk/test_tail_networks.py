@@ -113,3 +113,24 @@ def test_cli_var_with_a_net(tmp_path) -> None:
     rows = json.loads((tmp_path / "r" / "metrics.json").read_text())["backtests"]
     assert [row["method"] for row in rows] == ["fhs", "fz0"]
     assert 0 < rows[1]["breach_rate"] < 0.1
+
+
+def test_nets_are_fitted_every_refit_folds_and_read_new_days_between(garch_path, monkeypatch):
+    import deepfin.tasks.risk.var as var_module
+
+    history, _ = garch_path
+    calls = []
+    real = var_module.fit_tail_network
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["start"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(var_module, "fit_tail_network", counted)
+    nets = TailNets(
+        "gru", lookback=10, val_days=250, training=TrainingConfig(epochs=1), refit_folds=2
+    )
+    starts = [1300, 1400, 1500, 1600]
+    forecasts = var_walk_forward(history, starts, 1699, levels=(0.95,), methods=("fz0",), nets=nets)
+    assert calls == [1300, 1500]  # folds 0 and 2
+    assert forecasts["fz0"][0.95].var.size == 400

@@ -73,6 +73,7 @@ class VarConfig:
     ticker: str = ""  # which series of a panel; empty for a file of one series
     network: str = "lstm"  # the net of the quantile and fz0 methods
     lookback: int = 22  # days of history the net reads
+    network_refit_every: int = 252  # days between the nets' fits; they read every new day
     weights: str = ""  # a CSV/Parquet of ticker, weight: the portfolio of a panel's tickers
     stress: dict[str, str] = field(default_factory=dict)  # name -> "start:end" (ISO dates)
 
@@ -86,6 +87,10 @@ class VarConfig:
             )
         if not 2 <= self.lookback <= 1000:
             raise ConfigError(f"lookback must be 2 to 1000 days; got {self.lookback}")
+        if self.network_refit_every < 1:
+            raise ConfigError(
+                f"network_refit_every must be >= 1 day; got {self.network_refit_every}"
+            )
 
         unknown = [method for method in self.methods if method not in VAR_METHODS]
         if unknown or not self.methods:

@@ -67,7 +67,8 @@ class TailNets:
     val_days: int
     training: TrainingConfig
     warm_start_epochs: int = 0  # epochs of every fold after the first; 0 keeps training.epochs
-    warm_start: bool = True  # each fold starts from the last fold's weights
+    warm_start: bool = True  # each fit starts from the last fit's weights
+    refit_folds: int = 1  # fit the nets every this many folds; between fits they read new days
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,9 @@ def var_walk_forward(
     bar = Progress(disable=not progress)
     task = bar.add_task("VaR folds", total=len(fold_starts))
     with bar:
-        for start, stop in itertools.pairwise(bounds):
+        for fold, (start, stop) in enumerate(itertools.pairwise(bounds)):
             parts = _fold_tails(
-                history, np.arange(start, stop), levels, methods, model, nets, fitted
+                history, np.arange(start, stop), levels, methods, model, nets, fitted, fold
             )
             for method, by_level in parts.items():
                 for level, tail in by_level.items():
@@ -201,8 +202,10 @@ def _fold_tails(
     model: GARCHVolatility,
     nets: TailNets | None,
     fitted: dict[tuple[str, float], TailFit],
+    fold: int,
 ) -> dict[str, dict[float, Tail]]:
-    """Every method's tails for one fold's origins, each fitted on the days before them."""
+    """Every method's tails for one fold's origins, each fitted on the days before them (the
+    nets every `nets.refit_folds` folds, reading each day's features in between)."""
     start = int(origins[0])
     parts: dict[str, dict[float, Tail]] = {}
     if "historical" in methods:
@@ -218,26 +221,39 @@ def _fold_tails(
         assert nets is not None
         parts[method] = {}
         for level in levels:
-            previous = fitted.get((method, level)) if nets.warm_start else None
-            training = nets.training
-            if previous is not None and nets.warm_start_epochs:
-                training = dataclasses.replace(training, epochs=nets.warm_start_epochs)
-            fitted[method, level] = fit_tail_network(
-                nets.network,
-                method,
-                level,
-                history,
-                start=start,
-                val_days=nets.val_days,
-                lookback=nets.lookback,
-                training=dataclasses.replace(training, progress=False),
-                previous=previous,
-            )
+            previous = fitted.get((method, level))
+            if previous is None or fold % nets.refit_folds == 0:
+                fitted[method, level] = _fit_tail(nets, method, level, history, start, previous)
             var, es = forecast_tail(
                 fitted[method, level], history, origins, method=method, lookback=nets.lookback
             )
             parts[method][level] = Tail(var, es)
     return parts
+
+
+def _fit_tail(
+    nets: TailNets,
+    method: str,
+    level: float,
+    history: VolatilityHistory,
+    start: int,
+    previous: TailFit | None,
+) -> TailFit:
+    previous = previous if nets.warm_start else None
+    training = nets.training
+    if previous is not None and nets.warm_start_epochs:
+        training = dataclasses.replace(training, epochs=nets.warm_start_epochs)
+    return fit_tail_network(
+        nets.network,
+        method,
+        level,
+        history,
+        start=start,
+        val_days=nets.val_days,
+        lookback=nets.lookback,
+        training=dataclasses.replace(training, progress=False),
+        previous=previous,
+    )
 
 
 def backtest_table(
@@ -299,6 +315,7 @@ def run_var(config: VarRunConfig, *, run_dir: Path) -> dict[str, Any]:
             training=config.training,
             warm_start_epochs=config.walk_forward.warm_start_epochs,
             warm_start=config.walk_forward.warm_start,
+            refit_folds=max(1, config.var.network_refit_every // config.walk_forward.refit_every),
         )
         forecasts = var_walk_forward(
             series.history,
