@@ -37,6 +37,7 @@ SPELLED = {
     "privacy.max_grad_norm": "--dp-max-grad-norm",
     "walk_forward.warm_start": "--warm-start/--cold-start",
 }
+ALSO = {"var.levels": ("--level",)}  # second spellings a user may reach for first
 HELP = {
     "data.source": "Built-in data set name or CSV/Parquet path.",
     "data.columns": "Column role=name, e.g. close='Adj Close'.",
@@ -142,7 +143,7 @@ def _parameter(key: str, name: str, hint: Any, texts: dict[str, str]) -> inspect
     text = texts.get(key, "")
     if kind is tuple:
         text = f"{text} Comma-separated, or the option repeated.".strip()
-    option = typer.Option(spelling, help=text)
+    option = typer.Option(spelling, *ALSO.get(key, ()), help=text)
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[annotation, option]
     )

@@ -126,6 +126,7 @@ def test_cli_var_on_the_built_in_sp500(tmp_path) -> None:
     [
         (("--levels", "1.5"), "confidence level"),
         (("--levels", "0.3"), "at least 0.5"),
+        (("--level", "1.2"), "confidence level"),  # the singular spelling works too
         (("--levels", "ninety"), "levels"),
         (("--methods", "montecarlo"), "unknown VaR method"),
         (("--test-start", "2031-01-01"), "leaves no test day"),
