@@ -147,7 +147,7 @@ def test_close_only_data_falls_back_to_close_to_close(garch_csv, tmp_path) -> No
         (("--horizon", "0"), "horizon must be 1 to 252"),
         (("--estimator", "yang_zhang"), "unknown variance estimator"),
         (("--test-start", "2030-01-01", "--models", "har"), "leaves no test day"),
-        (("--test-start", "1999-02-01", "--models", "har"), "choose a test_start later"),
+        (("--test-start", "1999-02-01", "--models", "har"), "choose a test_start of 2000-03-13"),
         (("--window", "rolling"), "No such option"),
         (
             (

@@ -80,7 +80,11 @@ def make_folds(
                 f"from date {first_test}, {warmup} + {config.val_days} validation days, embargo "
                 f"{embargo}; "
                 + (
-                    f"choose a test_start later than {config.test_start}, or fewer val_days"
+                    _later_start(
+                        dates,
+                        config.test_start,
+                        earliest=warmup + config.val_days + 2 * embargo + 2,
+                    )
                     if config.test_start
                     else "lower test_fraction, val_days or train_days"
                 )
@@ -94,6 +98,16 @@ def make_folds(
             )
         )
     return folds
+
+
+def _later_start(dates: list[dt.date], test_start: str, *, earliest: int) -> str:
+    """What to do when test_start leaves too few days before it: a start that works, if any."""
+    if earliest < len(dates) - 1:
+        return f"choose a test_start of {dates[earliest]} or later (or fewer val_days)"
+    return (
+        f"the data holds {len(dates)} days, too few for {earliest} days of history before the "
+        "first test day: give a longer series or fewer val_days"
+    )
 
 
 def walk_forward(
