@@ -20,7 +20,7 @@ from deepfin.tasks.risk.config import (
     load_volatility_config,
     volatility_models,
 )
-from deepfin.tasks.risk.var import run_var
+from deepfin.tasks.risk.pipeline import run_var
 from deepfin.tasks.risk.volatility import run_volatility
 from deepfin.training import TrainingConfig
 
@@ -129,6 +129,7 @@ def _finish(folder: Path, report: bool) -> None:
         "var.methods": "historical, garch_t (GJR-GARCH-t), fhs (filtered historical), and the "
         "nets: quantile (pinball loss), fz0 (joint VaR/ES).",
         "var.network": "The net of the quantile and fz0 methods.",
+        "var.horizon": "Days the loss is over (1, or 10 as Basel asks).",
         "var.weights": "CSV of ticker,weight: a portfolio of a panel (default equal weights).",
         "var.stress": "Named stress period name=start:end (ISO dates), repeatable.",
         "var.levels": "Confidence levels, e.g. 0.99,0.975.",
@@ -144,11 +145,18 @@ def var(
     """One-day VaR and ES walking forward, with Kupiec, Christoffersen, traffic-light, Z2, FZ0."""
     run = load_var_config(config, {k: v for k, v in flags.items() if v is not None})
     folder = run_dir or new_run_dir(run.runs_dir, "var")
-    console.print(f"[bold]deepfin risk var[/bold] 1-day VaR/ES of {escape(run.data.source)}")
+    console.print(
+        f"[bold]deepfin risk var[/bold] {run.var.horizon}-day VaR/ES of {escape(run.data.source)}"
+    )
     metrics = run_var(run, run_dir=folder)
     table = Table(
         title=f"out of sample {metrics['test'][0]} to {metrics['test'][1]}, "
         f"{metrics['refits']} re-fits"
+        + (
+            f"; tests on every {metrics['horizon']}th day (outcomes that do not overlap)"
+            if metrics["horizon"] > 1
+            else ""
+        )
     )
     for _, title in VAR_COLUMNS:
         table.add_column(title, justify="right")

@@ -142,7 +142,8 @@ def _var_sections(metrics: dict[str, Any], predictions: pl.DataFrame) -> list[Se
                 marker={"size": 7, "symbol": "x"},
             )
         figure.update_layout(
-            title=f"1-day VaR and ES at {level:.1%}: losses beyond the line are breaches",
+            title=f"{metrics.get('horizon', 1)}-day VaR and ES at {level:.1%}: losses beyond the "
+            "line are breaches",
             yaxis_title="return, %",
         )
         figures.append(figure)

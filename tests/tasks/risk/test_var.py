@@ -9,12 +9,8 @@ import pytest
 from deepfin.data.volatility import VolatilityHistory
 from deepfin.errors import ConfigError, DataError
 from deepfin.metrics.risk import breaches, kupiec
-from deepfin.tasks.risk.var import (
-    backtest_table,
-    empirical_tail,
-    student_t_tail,
-    var_walk_forward,
-)
+from deepfin.tasks.risk.evaluation import backtest_table
+from deepfin.tasks.risk.var import empirical_tail, student_t_tail, var_walk_forward
 
 LEVELS = (0.99, 0.975)
 CLASSICAL = ("historical", "garch_t", "fhs")
@@ -141,3 +137,46 @@ def test_cli_var_bad_settings(args: tuple[str, ...], message: str, tmp_path) -> 
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r" / "config.json").exists()
+
+
+def test_ten_day_tails_cover_ten_day_losses(path) -> None:
+    history, _ = path
+    starts = list(range(1500, 3989, 500))
+    forecasts = var_walk_forward(history, starts, 3989, levels=(0.95,), horizon=10)
+    sums = np.concatenate([[0.0], np.cumsum(history.returns)])
+    origins = np.arange(1500, 3990)
+    outcome = sums[origins + 11] - sums[origins + 1]  # the 10 days after each origin
+    table = backtest_table(outcome, forecasts, horizon=10)
+    assert set(table["days"]) == {249}  # every 10th origin: outcomes that do not overlap
+    for method in ("garch_t", "fhs"):
+        row = table.filter(table["method"] == method).row(0, named=True)
+        assert row["kupiec_p"] > 0.01, row
+    one_day = var_walk_forward(history, starts, 3989, levels=(0.95,), methods=("garch_t",))
+    ratio = forecasts["garch_t"][0.95].var / one_day["garch_t"][0.95].var
+    assert 2.0 < np.median(ratio) < 4.5  # about the square root of 10, as volatility reverts
+
+
+def test_the_nets_forecast_one_day_only(path) -> None:
+    history, _ = path
+    with pytest.raises(ConfigError, match="one day's tail"):
+        var_walk_forward(history, [1500], 1600, levels=(0.99,), methods=("fz0",), horizon=10)
+
+
+def test_cli_ten_day_var(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from deepfin.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["risk", "var", "--horizon", "10", "--test-start", "2016-01-04", "--refit-every", "126",
+         "--levels", "0.99", "--no-report", "--run-dir", str(tmp_path / "r")],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "10-day VaR/ES" in result.output and "every 10th day" in result.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["horizon"] == 10
+    assert {row["days"] for row in metrics["backtests"]} == {75}  # 746 origins, every 10th

@@ -117,24 +117,32 @@ class GARCHVolatility:
         assert self.coefficients_ is not None, "fit first"
         return self._model(history.returns[: last + 1], seed=seed).fix(self.coefficients_)
 
-    def daily_forecasts(
-        self, history: VolatilityHistory, origins: np.ndarray, *, horizon: int
-    ) -> np.ndarray:
-        """Variance of each day t+1 .. t+horizon at each origin t, (N, horizon), in return
-        units squared; the model sees days 0 .. the last origin only."""
+    def _forecasts(
+        self, history: VolatilityHistory, origins: np.ndarray, *, horizon: int, method: str
+    ) -> Any:
+        """arch's forecasts from the first to the last origin; the model sees days 0 .. the
+        last origin only, and its random draws are seeded by the first."""
         first = int(origins.min())
         result = self.fixed(history, int(origins.max()), seed=first)
-        method = "analytic" if self.config.process == "GARCH" or horizon == 1 else "simulation"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            forecasts = result.forecast(
+            return result.forecast(
                 horizon=horizon,
                 start=first,
                 reindex=False,
                 method=method,
                 simulations=SIMULATIONS,
+                random_state=np.random.RandomState(first),  # arch's bootstrap draws from it
             )
-        variance = forecasts.variance.to_numpy()[origins - first]  # (N, horizon)
+
+    def daily_forecasts(
+        self, history: VolatilityHistory, origins: np.ndarray, *, horizon: int
+    ) -> np.ndarray:
+        """Variance of each day t+1 .. t+horizon at each origin t, (N, horizon), in return
+        units squared."""
+        method = "analytic" if self.config.process == "GARCH" or horizon == 1 else "simulation"
+        forecasts = self._forecasts(history, origins, horizon=horizon, method=method)
+        variance = forecasts.variance.to_numpy()[origins - int(origins.min())]  # (N, horizon)
         return variance / PERCENT**2
 
     def forecast(
@@ -142,3 +150,13 @@ class GARCHVolatility:
     ) -> np.ndarray:
         """Average variance over days t+1 .. t+horizon for each origin t."""
         return self.daily_forecasts(history, origins, horizon=horizon).mean(axis=1)
+
+    def simulated_sums(
+        self, history: VolatilityHistory, origins: np.ndarray, *, horizon: int
+    ) -> np.ndarray:
+        """Sums of the next `horizon` daily returns along bootstrapped paths, (N, SIMULATIONS):
+        standardised residuals up to each origin drawn through the fitted model (filtered
+        historical simulation over several days)."""
+        forecasts = self._forecasts(history, origins, horizon=horizon, method="bootstrap")
+        paths = forecasts.simulations.values[origins - int(origins.min())]  # (N, paths, horizon)
+        return paths.sum(axis=2) / PERCENT  # percent -> return units

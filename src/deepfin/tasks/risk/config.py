@@ -70,6 +70,7 @@ class VarConfig:
 
     methods: tuple[str, ...] = ("historical", "garch_t", "fhs")  # also quantile, fz0 (nets)
     levels: tuple[float, ...] = (0.99, 0.975)
+    horizon: int = 1  # days the loss is over: 1, or 10 as Basel asks
     ticker: str = ""  # which series of a panel; empty for a file of one series
     network: str = "lstm"  # the net of the quantile and fz0 methods
     lookback: int = 22  # days of history the net reads
@@ -87,6 +88,8 @@ class VarConfig:
             )
         if not 2 <= self.lookback <= 1000:
             raise ConfigError(f"lookback must be 2 to 1000 days; got {self.lookback}")
+        if isinstance(self.horizon, bool) or not 1 <= self.horizon <= 60:
+            raise ConfigError(f"horizon must be 1 to 60 trading days; got {self.horizon}")
         if self.network_refit_every < 1:
             raise ConfigError(
                 f"network_refit_every must be >= 1 day; got {self.network_refit_every}"

@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from deepfin.metrics.risk import (
+    acerbi_szekely_z2,
+    breaches,
+    christoffersen,
+    fz0_loss,
+    kupiec,
+    traffic_light,
+)
 from deepfin.metrics.significance import diebold_mariano_losses
 from deepfin.metrics.volatility import (
     mincer_zarnowitz,
@@ -15,6 +24,7 @@ from deepfin.metrics.volatility import (
     qlike_losses,
     squared_losses,
 )
+from deepfin.tasks.risk.var import Tail
 
 BENCHMARKS = ("har", "gjr_garch")  # the models a risk desk already trusts
 MCS_SIZE = 0.1
@@ -80,3 +90,53 @@ def verdict(model: str, rows: dict[str, dict[str, Any]]) -> str:
         f"p = {p_value:.3g}); it is {set_note} the 10% Model Confidence Set. Well-rolled HAR "
         "models are rarely beaten by neural nets in published comparisons."
     )
+
+
+def backtest_table(
+    returns: np.ndarray,
+    forecasts: dict[str, dict[float, Tail]],
+    *,
+    benchmark: str = "fhs",
+    horizon: int = 1,
+) -> pl.DataFrame:
+    """One row per method and level: breaches, Kupiec, Christoffersen, the traffic light (at
+    99%), Acerbi-Szekely Z2 and the mean FZ0 loss with a Diebold-Mariano test against
+    `benchmark`. `returns[i]` is the return of the `horizon` days after origin i; several days'
+    forecasts overlap, so the tests read every `horizon`-th origin (non-overlapping outcomes)."""
+    keep = np.arange(0, len(returns), horizon)
+    returns = returns[keep]
+    forecasts = {
+        method: {level: Tail(tail.var[keep], tail.es[keep]) for level, tail in by_level.items()}
+        for method, by_level in forecasts.items()
+    }
+    rows: list[dict[str, Any]] = []
+    for method, by_level in forecasts.items():
+        for level, tail in by_level.items():
+            hits = breaches(returns, tail.var)
+            coverage, independence = kupiec(hits, level), christoffersen(hits, level)
+            z2 = acerbi_szekely_z2(returns, tail.var, np.maximum(tail.es, tail.var), level)
+            loss = fz0_loss(returns, tail.var, tail.es, level)
+            row: dict[str, Any] = {
+                "method": method,
+                "level": level,
+                "days": int(hits.size),
+                "breaches": int(hits.sum()),
+                "breach_rate": float(hits.mean()),
+                "kupiec_p": coverage["p_value"],
+                "independence_p": independence["independence_p_value"],
+                "conditional_coverage_p": independence["conditional_coverage_p_value"],
+                "z2": z2["statistic"],
+                "z2_p": z2["p_value"],
+                "fz0": float(loss.mean()),
+                "traffic_light": (
+                    str(traffic_light(hits, level)["zone"])
+                    if level == 0.99 and hits.size >= 250
+                    else None
+                ),
+            }
+            if benchmark in forecasts and method != benchmark:
+                other = forecasts[benchmark][level]
+                against = fz0_loss(returns, other.var, other.es, level)
+                row[f"dm_p_fz0_{benchmark}"] = diebold_mariano_losses(loss, against)["p_value"]
+            rows.append(row)
+    return pl.DataFrame(rows)
