@@ -126,7 +126,8 @@ def _finish(folder: Path, report: bool) -> None:
         "walk_forward.warm_start",
     ),
     help={
-        "var.methods": "historical, garch_t (GJR-GARCH-t), fhs (filtered historical), and the "
+        "var.methods": "historical, garch_normal and garch_t (GJR-GARCH with normal or t "
+        "errors), fhs (filtered historical), and the "
         "nets: quantile (pinball loss), fz0 (joint VaR/ES).",
         "var.network": "The net of the quantile and fz0 methods.",
         "var.horizon": "Days the loss is over (1, or 10 as Basel asks).",

@@ -110,10 +110,16 @@ def test_cli_var_on_the_built_in_sp500(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "Kupiec p" in result.output and "Basel zone" in result.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert len(metrics["backtests"]) == 6
+    assert len(metrics["backtests"]) == 8  # 4 methods at 2 levels
+    normal = [row for row in metrics["backtests"] if row["method"] == "garch_normal"]
+    t_rows = [row for row in metrics["backtests"] if row["method"] == "garch_t"]
+    # at 99% the normal's thinner tail breaches at least as often as the t's
+    assert normal[0]["breaches"] >= t_rows[0]["breaches"]
     assert metrics["test"][0] >= "2017-01-03"
     frame = pl.read_parquet(tmp_path / "r" / "predictions.parquet")
-    assert {"return", "fhs_var_0.99", "garch_t_es_0.95"} <= set(frame.columns)
+    assert {"return", "fhs_var_0.99", "garch_t_es_0.95", "garch_normal_var_0.99"} <= set(
+        frame.columns
+    )
     assert (frame["garch_t_es_0.99"] >= frame["garch_t_var_0.99"]).all()
 
 

@@ -68,7 +68,8 @@ class VolatilityConfig:
 class VarConfig:
     """One-day VaR and ES of one series at each level, by each method."""
 
-    methods: tuple[str, ...] = ("historical", "garch_t", "fhs")  # also quantile, fz0 (nets)
+    # also quantile and fz0, the nets
+    methods: tuple[str, ...] = ("historical", "garch_normal", "garch_t", "fhs")
     levels: tuple[float, ...] = (0.99, 0.975)
     horizon: int = 1  # days the loss is over: 1, or 10 as Basel asks
     ticker: str = ""  # which series of a panel; empty for a file of one series

@@ -31,7 +31,9 @@ from deepfin.training import TrainingConfig
 
 log = logging.getLogger(__name__)
 
-VAR_METHODS = ("historical", "garch_t", "fhs", "quantile", "fz0")  # the last two: nets
+VAR_METHODS = ("historical", "garch_t", "garch_normal", "fhs", "quantile", "fz0")  # +2 nets
+# the GJR-GARCH errors each GARCH method reads (FHS reads the t model's residuals)
+GARCH_ERRORS = {"garch_t": "t", "garch_normal": "normal", "fhs": "t"}
 HISTORICAL_DAYS = 500  # two years of returns: the window historical simulation reads
 
 
@@ -169,14 +171,25 @@ def var_walk_forward(
     fitted: dict[tuple[str, float], TailFit] = {}
     bounds = [*fold_starts, last_origin + 1]
     results: dict[str, dict[float, list[Tail]]] = {m: {lv: [] for lv in levels} for m in methods}
-    model = build_risk_model("gjr_garch")
-    assert isinstance(model, GARCHVolatility)
+    models: dict[str, GARCHVolatility] = {}
+    for errors in {GARCH_ERRORS[m] for m in methods if m in GARCH_ERRORS}:
+        model = build_risk_model("gjr_garch", params={"distribution": errors})
+        assert isinstance(model, GARCHVolatility)
+        models[errors] = model
     bar = Progress(disable=not progress)
     task = bar.add_task("VaR folds", total=len(fold_starts))
     with bar:
         for fold, (start, stop) in enumerate(itertools.pairwise(bounds)):
             parts = _fold_tails(
-                history, np.arange(start, stop), levels, methods, model, nets, fitted, fold, horizon
+                history,
+                np.arange(start, stop),
+                levels,
+                methods,
+                models,
+                nets,
+                fitted,
+                fold,
+                horizon,
             )
             for method, by_level in parts.items():
                 for level, tail in by_level.items():
@@ -199,7 +212,7 @@ def _fold_tails(
     origins: np.ndarray,
     levels: tuple[float, ...],
     methods: tuple[str, ...],
-    model: GARCHVolatility,
+    models: dict[str, GARCHVolatility],
     nets: TailNets | None,
     fitted: dict[tuple[str, float], TailFit],
     fold: int,
@@ -211,19 +224,18 @@ def _fold_tails(
     parts: dict[str, dict[float, Tail]] = {}
     if "historical" in methods:
         parts["historical"] = historical_tails(history, origins, levels, horizon)
-    if "garch_t" in methods or "fhs" in methods:
+    for model in models.values():
         model.fit(history, end=start - 1, horizon=1)
-        for method in ("garch_t", "fhs"):
-            if method in methods:
-                parts[method] = garch_tails(
-                    model,
-                    history,
-                    origins,
-                    levels,
-                    fit_end=start - 1,
-                    filtered=method == "fhs",
-                    horizon=horizon,
-                )
+    for method in (m for m in methods if m in GARCH_ERRORS):
+        parts[method] = garch_tails(
+            models[GARCH_ERRORS[method]],
+            history,
+            origins,
+            levels,
+            fit_end=start - 1,
+            filtered=method == "fhs",
+            horizon=horizon,
+        )
     for method in (m for m in methods if m in TAIL_METHODS):
         assert nets is not None
         parts[method] = {}
