@@ -8,6 +8,7 @@ caller's job (`tasks/risk`); these functions only count.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ BASEL_WINDOW = 250  # trading days per traffic-light judgement
 # Basel's zones by the binomial probability of at most that many breaches (at 99%: 0-4 green,
 # 5-9 yellow, 10 or more red)
 GREEN_BELOW, RED_FROM = 0.95, 0.9999
+Z2_CHUNK = 500  # simulated samples drawn at once for Z2's null
 
 
 def check_level(level: float) -> float:
@@ -144,16 +146,32 @@ def acerbi_szekely_z2(
         raise DataError("expected shortfall must be positive and at least the VaR every day")
     n_days = returns_v.size
     statistic = float(np.sum(returns_v * (returns_v < -var_v) / es_v) / (n_days * tail) + 1.0)
+    null = _z2_null(n_days, tail, degrees_of_freedom, simulations, seed)
+    p_value = float((np.sum(null <= statistic) + 1) / (simulations + 1))
+    return {"statistic": statistic, "p_value": p_value}
+
+
+@functools.lru_cache(maxsize=16)
+def _z2_null(
+    n_days: int, tail: float, degrees_of_freedom: float, simulations: int, seed: int
+) -> np.ndarray:
+    """Z2 of `simulations` samples of `n_days` Student-t losses whose ES is the forecast: the
+    same for every method and level of one backtest, so computed once; drawn in chunks, so the
+    memory is a chunk's, not simulations x days."""
     # the standardised t's quantile and ES at `tail`, so each day's scale matches its ES
     quantile = float(stats.t.ppf(tail, degrees_of_freedom))
     density = float(stats.t.pdf(quantile, degrees_of_freedom))
     shortfall = density / tail * (degrees_of_freedom + quantile**2) / (degrees_of_freedom - 1)
     generator = np.random.default_rng(seed)
-    draws = generator.standard_t(degrees_of_freedom, size=(simulations, n_days))  # standard t
-    # per simulated day: X / ES = t / shortfall, a breach when t < quantile
-    null = np.sum(draws * (draws < quantile), axis=1) / (shortfall * n_days * tail) + 1.0
-    p_value = float((np.sum(null <= statistic) + 1) / (simulations + 1))
-    return {"statistic": statistic, "p_value": p_value}
+    null = np.empty(simulations)
+    for start in range(0, simulations, Z2_CHUNK):
+        stop = min(start + Z2_CHUNK, simulations)
+        draws = generator.standard_t(degrees_of_freedom, size=(stop - start, n_days))
+        # per simulated day: X / ES = t / shortfall, a breach when t < quantile
+        null[start:stop] = np.sum(draws * (draws < quantile), axis=1)
+    null = null / (shortfall * n_days * tail) + 1.0
+    null.flags.writeable = False  # shared by the cache
+    return null
 
 
 def pinball_loss(
