@@ -60,9 +60,9 @@ def asset_returns(prices: pl.DataFrame, *, judged_before: dt.date | None = None)
     return AssetReturns(wide["date"].to_list()[1:], kept, closes[1:] / closes[:-1] - 1.0)
 
 
-def read_weights(source: str | Path, tickers: list[str]) -> np.ndarray:
-    """Weights (A,) in the order of `tickers` from a CSV/Parquet of ticker and weight; every
-    weight's ticker must be in the data and the weights must sum to one."""
+def read_portfolio_weights(source: str | Path) -> dict[str, float]:
+    """Weight by ticker from a CSV/Parquet of ticker and weight: numbers, each ticker once,
+    summing to one."""
     table = read_table(Path(source), "weights")
     columns = {column.lower(): column for column in table.columns}
     if "ticker" not in columns or "weight" not in columns:
@@ -73,17 +73,19 @@ def read_weights(source: str | Path, tickers: list[str]) -> np.ndarray:
         raise DataError(f"{source}: {int(np.isnan(values).sum())} weight(s) are not numbers")
     if len(set(names)) != len(names):
         raise DataError(f"{source} names a ticker twice; give each ticker one weight")
-    unknown = sorted(set(names) - set(tickers))
-    if unknown:
-        raise DataError(
-            f"{source} weights {len(unknown)} ticker(s) the data lacks (or that were left out "
-            f"for missing prices): {', '.join(unknown[:10])}"
-        )
     total = float(values.sum())
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
         raise DataError(f"the weights in {source} sum to {total:.6g}; they must sum to 1")
-    by_name = dict(zip(names, values, strict=True))
-    return np.array([by_name.get(ticker, 0.0) for ticker in tickers])
+    return dict(zip(names, values.tolist(), strict=True))
+
+
+def check_weighted(weights: dict[str, float], tickers: list[str], *, why: str) -> None:
+    """Refuse weights of tickers not among `tickers`, naming them and `why` they are not."""
+    unknown = sorted(set(weights) - set(tickers))
+    if unknown:
+        raise DataError(
+            f"the weights name {len(unknown)} ticker(s) {why}: {', '.join(unknown[:10])}"
+        )
 
 
 def portfolio_log_returns(assets: AssetReturns, weights: np.ndarray) -> np.ndarray:

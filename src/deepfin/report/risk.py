@@ -14,8 +14,8 @@ import polars as pl
 
 from deepfin.errors import RunFolderError
 from deepfin.report.html import Section, Table, write_report
-from deepfin.runs.files import CONFIG as CONFIG_FILE
-from deepfin.runs.files import METRICS, PREDICTIONS, REPORT, read_frame, read_json
+
+from deepfin.runs.files import CONFIG, METRICS, PREDICTIONS, REPORT, read_frame, read_json
 
 TRADING_DAYS = 252
 ZONE_COLOURS = {"green": "#c8e6c9", "yellow": "#fff59d", "red": "#ef9a9a"}
@@ -35,7 +35,7 @@ def write_risk_report(run_dir: Path) -> Path:
         raise RunFolderError(f"{run_dir} has no {METRICS} and {PREDICTIONS}: is the run complete?")
     metrics = read_json(run_dir / METRICS)
     predictions = read_frame(run_dir / PREDICTIONS)
-    read_json(run_dir / CONFIG_FILE)  # a run folder, not a folder of stray files
+    read_json(run_dir / CONFIG)  # a run folder, not a folder of stray files
     if "backtests" in metrics:
         title = f"deepfin value-at-risk: {metrics['series']}"
         sections = _var_sections(metrics, predictions)

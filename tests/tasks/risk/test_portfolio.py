@@ -17,7 +17,12 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from deepfin.cli import app
-from deepfin.data.portfolio import asset_returns, portfolio_log_returns, read_weights
+from deepfin.data.portfolio import (
+    asset_returns,
+    check_weighted,
+    portfolio_log_returns,
+    read_portfolio_weights,
+)
 from deepfin.errors import ConfigError, DataError
 from deepfin.tasks.risk.portfolio import (
     euler_contributions,
@@ -64,7 +69,6 @@ def test_asset_returns_on_shared_dates_and_sparse_tickers_left_out(caplog) -> No
     ("table", "message"),
     [
         ("ticker,weight\nAAA,0.5\nBBB,0.4\n", "sum to 0.9"),
-        ("ticker,weight\nAAA,0.5\nZZZ,0.5\n", "lacks .*: ZZZ"),
         ("ticker,weight\nAAA,0.5\nAAA,0.5\n", "twice"),
         ("name,share\nAAA,1\n", "needs a ticker and a weight column"),
         ("ticker,weight\nAAA,half\nBBB,0.5\n", "not numbers"),
@@ -74,13 +78,16 @@ def test_bad_weights_say_what_is_wrong(table: str, message: str, tmp_path) -> No
     path = tmp_path / "w.csv"
     path.write_text(table)
     with pytest.raises(DataError, match=message):
-        read_weights(path, ["AAA", "BBB", "CCC"])
+        read_portfolio_weights(path)
 
 
-def test_weights_in_the_data_order_with_zeros_for_the_rest(tmp_path) -> None:
+def test_weights_of_tickers_the_data_lacks_are_named(tmp_path) -> None:
     path = tmp_path / "w.csv"
-    path.write_text("ticker,weight\nCCC,0.25\nAAA,0.75\n")
-    assert read_weights(path, ["AAA", "BBB", "CCC"]).tolist() == [0.75, 0.0, 0.25]
+    path.write_text("ticker,weight\nCCC,0.25\nZZZ,0.75\n")
+    weights = read_portfolio_weights(path)
+    assert weights == {"CCC": 0.25, "ZZZ": 0.75}
+    with pytest.raises(DataError, match="1 ticker\\(s\\) the data lacks: ZZZ"):
+        check_weighted(weights, ["AAA", "BBB", "CCC"], why="the data lacks")
 
 
 @settings(max_examples=40, deadline=None)
@@ -145,6 +152,8 @@ def test_cli_portfolio_var_with_weights(tmp_path) -> None:
     panel().write_csv(data)
     weights = tmp_path / "w.csv"
     weights.write_text("ticker,weight\nAAA,0.5\nBBB,0.3\nCCC,0.2\n")
+    gappy = panel(900, ("GAP",)).filter(pl.col("date").dt.day() != 15)  # not held: no matter
+    pl.concat([panel(), gappy]).write_csv(data)
     result = CliRunner().invoke(
         app,
         ["risk", "var", "--data", str(data), "--weights", str(weights), "--test-start",
@@ -159,6 +168,9 @@ def test_cli_portfolio_var_with_weights(tmp_path) -> None:
     assert sum(row["share_ewma"] for row in rows) == pytest.approx(1.0)
     assert [row["weight"] for row in rows] == [0.5, 0.3, 0.2]
     assert metrics["series"] == "portfolio of 3 tickers"
+    # the unweighted ticker's missing days cost the portfolio none of its own
+    dates = pl.read_parquet(tmp_path / "r" / "predictions.parquet")["date"]
+    assert (dates.dt.day() == 15).any()
 
 
 @pytest.mark.skipif(not PANEL_5YR.exists(), reason="../shared/data/sp500_5yr is not here")

@@ -181,3 +181,14 @@ def test_a_panel_needs_a_ticker(tmp_path) -> None:
     assert result.exit_code != 0 and "name it with --ticker" in result.output
     result = invoke("--data", str(path), "--ticker", "CCC", "--run-dir", str(tmp_path / "r"))
     assert result.exit_code != 0 and "no ticker 'CCC'" in result.output
+
+
+@pytest.mark.parametrize("loader", ["load_volatility_config", "load_var_config"])
+def test_a_rolling_window_in_a_config_file_is_refused(loader: str, tmp_path) -> None:
+    import deepfin.tasks.risk.config as risk_config
+    from deepfin.errors import ConfigError
+
+    path = tmp_path / "run.toml"
+    path.write_text('[walk_forward]\nwindow = "rolling"\n')
+    with pytest.raises(ConfigError, match="expanding"):
+        getattr(risk_config, loader)(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,32 +145,39 @@ class VolatilityRunConfig:
     runs_dir: str = "runs"
 
 
-SECTIONS: dict[str, type] = {
-    "data": DataConfig,
-    "volatility": VolatilityConfig,
-    "walk_forward": WalkForwardConfig,
-    "training": TrainingConfig,
-}
-
-
 def load_volatility_config(
     path: Path | str | None = None, overrides: dict[str, Any] | None = None
 ) -> VolatilityRunConfig:
     """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
-    raw = read_toml(path, overrides)
-    defaults: dict[str, dict[str, Any]] = {
-        "walk_forward": RISK_WALK_FORWARD,
-        "training": RISK_TRAINING,
+    return VolatilityRunConfig(**_sections(path, overrides, "volatility", VolatilityConfig))
+
+
+def load_var_config(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> VarRunConfig:
+    """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
+    return VarRunConfig(**_sections(path, overrides, "var", VarConfig))
+
+
+def _sections(
+    path: Path | str | None, overrides: dict[str, Any] | None, name: str, task: type
+) -> dict[str, Any]:
+    """Every section of a risk run (the task's own is `name`), over the risk defaults."""
+    sections = {
+        "data": DataConfig,
+        name: task,
+        "walk_forward": WalkForwardConfig,
+        "training": TrainingConfig,
     }
-    built = build_sections(
-        raw, SECTIONS, source=str(path) if path else "overrides", defaults=defaults
-    )
-    return VolatilityRunConfig(**built)
-
-
-def to_dict(config: VolatilityRunConfig) -> dict[str, Any]:
-    """The run's settings as JSON-ready values."""
-    return dataclasses.asdict(config)
+    defaults = {"walk_forward": RISK_WALK_FORWARD, "training": RISK_TRAINING}
+    source = str(path) if path else "overrides"
+    built = build_sections(read_toml(path, overrides), sections, source=source, defaults=defaults)
+    if built["walk_forward"].window != "expanding":
+        raise ConfigError(
+            f"a risk run fits every model on all the days before each test block (an expanding "
+            f"window); window={built['walk_forward'].window} is not offered here ({source})"
+        )
+    return built
 
 
 @dataclass(frozen=True)
@@ -185,22 +191,3 @@ class VarRunConfig:
     )
     training: TrainingConfig = field(default_factory=lambda: TrainingConfig(**RISK_TRAINING))
     runs_dir: str = "runs"
-
-
-def load_var_config(
-    path: Path | str | None = None, overrides: dict[str, Any] | None = None
-) -> VarRunConfig:
-    """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
-    raw = read_toml(path, overrides)
-    sections = {
-        "data": DataConfig,
-        "var": VarConfig,
-        "walk_forward": WalkForwardConfig,
-        "training": TrainingConfig,
-    }
-    defaults: dict[str, dict[str, Any]] = {
-        "walk_forward": RISK_WALK_FORWARD,
-        "training": RISK_TRAINING,
-    }
-    source = str(path) if path else "overrides"
-    return VarRunConfig(**build_sections(raw, sections, source=source, defaults=defaults))

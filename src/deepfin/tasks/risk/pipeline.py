@@ -15,8 +15,9 @@ import polars as pl
 from deepfin.data.portfolio import (
     AssetReturns,
     asset_returns,
+    check_weighted,
     portfolio_log_returns,
-    read_weights,
+    read_portfolio_weights,
 )
 from deepfin.data.volatility import VolatilityHistory
 from deepfin.errors import DataError
@@ -108,18 +109,23 @@ def read_portfolio(
     settings = config.var
     if settings.ticker or (len(tickers) == 1 and not settings.weights):
         return series_of(frame, config.data.source, ticker=settings.ticker, estimator="close"), None
-    if config.data.tickers:
-        frame = frame.filter(pl.col("ticker").is_in(list(config.data.tickers)))
-    if config.data.max_tickers:
-        frame = frame.filter(pl.col("ticker").is_in(tickers[: config.data.max_tickers]))
+    held = list(config.data.tickers) or tickers[: config.data.max_tickers or None]
+    table = read_portfolio_weights(settings.weights) if settings.weights else None
+    if table is not None:
+        check_weighted(table, tickers, why="the data lacks")
+        held = [ticker for ticker in tickers if table.get(ticker)]  # no other ticker's gaps
+    frame = frame.filter(pl.col("ticker").is_in(held))
     start = config.walk_forward.test_start
     assets = asset_returns(frame, judged_before=dt.date.fromisoformat(start) if start else None)
-    if settings.weights:
-        weights = read_weights(settings.weights, assets.tickers)
+    if table is not None:
+        check_weighted(
+            {t: w for t, w in table.items() if w}, assets.tickers, why="left out for missing prices"
+        )
+        weights = np.array([table[ticker] for ticker in assets.tickers])
     else:
         log.warning("no --weights: an equal-weight portfolio of %d tickers", len(assets.tickers))
         weights = np.full(len(assets.tickers), 1.0 / len(assets.tickers))
     log_returns = portfolio_log_returns(assets, weights)
     history = VolatilityHistory(log_returns, log_returns**2)
-    name = f"portfolio of {int((weights != 0).sum())} tickers"
+    name = f"portfolio of {len(assets.tickers)} tickers"
     return Series(name, assets.dates, history, "close"), (assets, weights)

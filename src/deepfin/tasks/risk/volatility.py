@@ -28,7 +28,7 @@ from deepfin.runs.files import CONFIG, run_header, write_frame, write_json
 from deepfin.runs.folders import check_fresh_folder
 from deepfin.runs.lock import run_lock
 from deepfin.tasks.forecasting.walk_forward import Fold, make_folds
-from deepfin.tasks.risk.config import VolatilityRunConfig, to_dict
+from deepfin.tasks.risk.config import VolatilityRunConfig
 from deepfin.tasks.risk.evaluation import score_volatility
 from deepfin.tasks.risk.networks import WARMUP, NetworkFit, fit_network, forecast_network
 
@@ -191,5 +191,5 @@ def run_volatility(config: VolatilityRunConfig, *, run_dir: Path) -> VolatilityR
             )
         write_frame(run_dir / "predictions.parquet", result.predictions)
         write_json(run_dir / "metrics.json", result.metrics)
-        write_json(run_dir / CONFIG, {**run_header("risk"), **to_dict(config)})
+        write_json(run_dir / CONFIG, {**run_header("risk"), **dataclasses.asdict(config)})
     return result
