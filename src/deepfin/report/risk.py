@@ -14,7 +14,6 @@ import polars as pl
 
 from deepfin.errors import RunFolderError
 from deepfin.report.html import Section, Table, write_report
-
 from deepfin.runs.files import CONFIG, METRICS, PREDICTIONS, REPORT, read_frame, read_json
 
 TRADING_DAYS = 252
