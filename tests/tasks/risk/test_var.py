@@ -21,9 +21,10 @@ def path() -> tuple[VolatilityHistory, np.ndarray]:
     """A GJR-GARCH-t path of 4000 days (in percent: omega .02, alpha .03, gamma .1, beta .88,
     nu 6) and its true conditional volatility."""
     from arch import arch_model
+    from arch.univariate import StudentsT
 
-    np.random.seed(7)
     model = arch_model(None, mean="Zero", vol="GARCH", p=1, o=1, q=1, dist="studentst")
+    model.distribution = StudentsT(seed=7)  # arch's draws, seeded
     simulated = model.simulate([0.02, 0.03, 0.1, 0.88, 6.0], 4000, burn=500)
     returns = simulated["data"].to_numpy() / 100
     return VolatilityHistory(returns, returns**2), simulated["volatility"].to_numpy() / 100
