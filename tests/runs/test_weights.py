@@ -12,7 +12,13 @@ from safetensors.torch import save
 
 from deepfin import load_run
 from deepfin.errors import RunFolderError
-from deepfin.models import MODELS, build_model, build_tabular_model, build_text_model
+from deepfin.models import (
+    MODELS,
+    build_image_model,
+    build_model,
+    build_tabular_model,
+    build_text_model,
+)
 from deepfin.runs.weights import parse_weights
 from tests.runs.conftest import edit_config, rehash
 
@@ -115,6 +121,8 @@ def _small(name: str) -> torch.nn.Module:
         vocabulary = getattr(MODELS[name].config, "pretrained_vocab_size", 3)
         outputs = 1 if name == "tfidf_ridge" else 4  # the ridge gives one score
         return build_text_model(name, n_features=vocabulary, n_classes=outputs)
+    if MODELS[name].task == "image":
+        return build_image_model(name, in_channels=1, height=32, width=15, n_classes=2)
     module = build_tabular_model(name, n_features=3)
     assert isinstance(module, torch.nn.Module)
     return module

@@ -31,11 +31,14 @@ from deepfin.models.text.text_hybrid import TextHybrid, TextHybridConfig
 from deepfin.models.text.text_transformer import TextTransformer, TextTransformerConfig
 from deepfin.models.text.tfidf_logistic import TfidfLogistic, TfidfLogisticConfig
 from deepfin.models.text.tfidf_ridge import TfidfRidge, TfidfRidgeConfig
+from deepfin.models.vision.chart_cnn import ChartCNN, ChartCNNConfig
+from deepfin.models.vision.image_cnn import ImageCNN, ImageCNNConfig
 
 # windows (B, T, F) -> (B, O); encoded rows (B, F) -> (B, 1); texts -> logits (B, C), from
 # TF-IDF rows (B, F) or token ids and masks (B, L); a text model's n_features is its vocabulary;
-# a risk model reads a series' returns and daily variances and forecasts the coming variance
-TASKS = ("forecast", "tabular", "text", "risk")
+# a risk model reads a series' returns and daily variances and forecasts the coming variance;
+# images (B, channels, H, W) in [0, 1] -> logits (B, C)
+TASKS = ("forecast", "tabular", "text", "risk", "image")
 # gradient: trained by training.fit_model; closed_form: solved; trees: grown; fixed: no fitting;
 # likelihood: maximum likelihood by the arch package
 FITS = ("gradient", "closed_form", "trees", "fixed", "likelihood")
@@ -91,6 +94,9 @@ MODELS: dict[str, ModelEntry] = {
     "garch": ModelEntry(GARCHConfig, GARCHVolatility, task="risk", fit="likelihood"),
     "gjr_garch": ModelEntry(GJRGARCHConfig, GARCHVolatility, task="risk", fit="likelihood"),
     "egarch": ModelEntry(EGARCHConfig, GARCHVolatility, task="risk", fit="likelihood"),
+    # price charts drawn by deepfin.data.charts (Jiang, Kelly and Xiu 2023)
+    "chart_cnn": ModelEntry(ChartCNNConfig, ChartCNN, task="image", fit="gradient"),
+    "image_cnn": ModelEntry(ImageCNNConfig, ImageCNN, task="image", fit="gradient"),
 }
 
 
@@ -107,6 +113,7 @@ FORECAST_MODELS = model_names("forecast")
 NEURAL_MODELS = model_names("forecast", fit="gradient")
 TABULAR_MODELS = model_names("tabular")
 TEXT_MODELS = model_names("text")
+IMAGE_MODELS = model_names("image")
 
 # inferred from the data by the caller, so never accepted as hyperparameters
 DATA_SIZES: dict[str, tuple[str, ...]] = {
@@ -114,17 +121,20 @@ DATA_SIZES: dict[str, tuple[str, ...]] = {
     "tabular": ("n_features",),
     "text": ("n_features", "n_classes"),
     "risk": (),
+    "image": ("in_channels", "height", "width", "n_classes"),
 }
 
 
 __all__ = [
     "DATA_SIZES",
     "FORECAST_MODELS",
+    "IMAGE_MODELS",
     "MODELS",
     "NEURAL_MODELS",
     "TABULAR_MODELS",
     "TEXT_MODELS",
     "ModelEntry",
+    "build_image_model",
     "build_model",
     "build_risk_model",
     "build_tabular_model",
@@ -183,6 +193,29 @@ def build_text_model(
     entry = _lookup(name, task="text")
     module: nn.Module = entry.module(
         entry.config(n_features=n_features, n_classes=n_classes, **checked_params(name, params))
+    )
+    return module
+
+
+def build_image_model(
+    name: str,
+    *,
+    in_channels: int,
+    height: int,
+    width: int,
+    n_classes: int,
+    params: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """Build the image classifier `name` for images (B, in_channels, height, width) -> (B, C)."""
+    entry = _lookup(name, task="image")
+    module: nn.Module = entry.module(
+        entry.config(
+            in_channels=in_channels,
+            height=height,
+            width=width,
+            n_classes=n_classes,
+            **checked_params(name, params),
+        )
     )
     return module
 
