@@ -29,6 +29,7 @@ class ChartStyle:
     height: int
     moving_average: bool = True
     volume: bool = True
+    line: bool = False  # the closes as a line (for data without open, high and low)
 
     def __post_init__(self) -> None:
         if self.days < 2:
@@ -105,21 +106,29 @@ def render(
         return np.rint((top - price) / span * (rows - 1)).astype(np.int64)
 
     images = np.zeros((ends.size, style.height, style.width), dtype=np.uint8)
-    batch = np.arange(ends.size)[:, None]  # (B, 1)
-    column = 3 * np.arange(days)[None, :]  # (1, D): each day's left column
-    images[batch, row_of(o), column] = WHITE
-    images[batch, row_of(c), column + 2] = WHITE
-    # the high-low bar: every row between the high's and the low's, in the middle column
-    grid = np.arange(rows)[None, None, :]  # (1, 1, rows)
-    bar = (grid >= row_of(h)[..., None]) & (grid <= row_of(lo)[..., None])  # (B, D, rows)
-    middle = images[:, :rows, 1::3]  # (B, rows, D): a view of the middle columns
-    middle[bar.transpose(0, 2, 1)] = WHITE
-    if ma is not None:
-        values = _average_by_column(ma, style.width)  # (B, W)
-        drawn = ~np.isnan(values)
-        line = np.clip(row_of(np.where(drawn, values, top)), 0, rows - 1)
+
+    def draw_line(values: np.ndarray) -> None:
+        # a series (B, D) through the middle columns, one pixel per column (none where NaN)
+        by_column = _average_by_column(values, style.width)  # (B, W)
+        drawn = ~np.isnan(by_column)
+        line = np.clip(row_of(np.where(drawn, by_column, top)), 0, rows - 1)
         hit_batch, hit_column = np.nonzero(drawn)
         images[hit_batch, line[hit_batch, hit_column], hit_column] = WHITE
+
+    if style.line:
+        draw_line(c)
+    else:
+        batch = np.arange(ends.size)[:, None]  # (B, 1)
+        column = 3 * np.arange(days)[None, :]  # (1, D): each day's left column
+        images[batch, row_of(o), column] = WHITE
+        images[batch, row_of(c), column + 2] = WHITE
+        # the high-low bar: every row between the high's and the low's, in the middle column
+        grid = np.arange(rows)[None, None, :]  # (1, 1, rows)
+        bar = (grid >= row_of(h)[..., None]) & (grid <= row_of(lo)[..., None])  # (B, D, rows)
+        middle = images[:, :rows, 1::3]  # (B, rows, D): a view of the middle columns
+        middle[bar.transpose(0, 2, 1)] = WHITE
+    if ma is not None:
+        draw_line(ma)
     if style.volume and volume is not None:
         v = volume[index].astype(np.float64)  # (B, D)
         largest = np.where(v.max(axis=1, keepdims=True) > 0, v.max(axis=1, keepdims=True), 1.0)
