@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepfin.errors import ConfigError, DataError
-from deepfin.metrics.portfolio import long_short_book
+from deepfin.metrics.portfolio import decile_portfolios, long_short_book
 
 
 def hand_book(dates, tickers, forecast, actual, *, horizon=1, cost_bps=5.0):
@@ -170,3 +170,47 @@ def test_long_short_book_rejects_bad_input():
         long_short_book(
             dates=dates, tickers=tickers, forecast=values + np.nan, actual_return=values
         )
+
+
+def test_equal_weighted_deciles_make_the_long_short_book() -> None:
+    rng = np.random.default_rng(3)
+    dates = np.repeat(np.arange(30), 50)
+    tickers = np.tile([f"T{i:02d}" for i in range(50)], 30)
+    forecast, actual = rng.normal(size=1500), rng.normal(0, 0.02, 1500)
+    deciles = decile_portfolios(
+        dates=dates,
+        tickers=tickers,
+        forecast=forecast,
+        actual_return=actual,
+        periods_per_year=252,
+        cost_bps=10,
+    )
+    book = long_short_book(
+        dates=dates, tickers=tickers, forecast=forecast, actual_return=actual, cost_bps=10
+    )
+    np.testing.assert_allclose(deciles.long_short, book.gross_return)
+    np.testing.assert_allclose(deciles.turnover, book.turnover)
+    np.testing.assert_allclose(deciles.long_short_net, book.net_return)
+    assert deciles.sharpe == pytest.approx(book.sharpe)
+    # each decile is the mean simple return of its five names
+    day = 7
+    rows = np.flatnonzero(dates == day)
+    top = rows[np.argsort(forecast[rows])[-5:]]
+    assert deciles.returns[day, -1] == pytest.approx(np.expm1(actual[top]).mean())
+
+
+def test_weighted_deciles_hold_names_in_proportion_to_their_weight() -> None:
+    # one date, four names in two groups: the heavier name counts three times the lighter
+    result = decile_portfolios(
+        dates=[0, 0, 0, 0],
+        tickers=["a", "b", "c", "d"],
+        forecast=[1.0, 2.0, 3.0, 4.0],
+        actual_return=np.log1p([0.01, 0.05, -0.02, 0.10]),
+        weight=[1.0, 3.0, 1.0, 3.0],
+        deciles=2,
+        periods_per_year=12,
+        cost_bps=0,
+    )
+    assert result.returns[0, 0] == pytest.approx(0.25 * 0.01 + 0.75 * 0.05)
+    assert result.returns[0, 1] == pytest.approx(0.25 * -0.02 + 0.75 * 0.10)
+    assert result.turnover[0] == pytest.approx(2.0)  # bought from cash: both legs, whole

@@ -162,3 +162,87 @@ def _sharpe(period_return: np.ndarray, periods_per_year: float) -> float | None:
     if spread == 0:
         return None
     return float(period_return.mean() / spread * math.sqrt(periods_per_year))
+
+
+@dataclass(frozen=True)
+class DecilePortfolios:
+    """Per rebalancing date: each decile's simple return, and the top-minus-bottom book's."""
+
+    dates: np.ndarray
+    returns: np.ndarray  # (dates, deciles): the lowest forecasts first
+    long_short: np.ndarray  # top decile minus bottom decile, before costs
+    long_short_net: np.ndarray  # after `cost_bps` per unit of turnover
+    turnover: np.ndarray
+    sharpe: float | None
+    sharpe_net: float | None
+
+    @property
+    def mean_returns(self) -> np.ndarray:
+        """(deciles,) each decile's mean return per period."""
+        return self.returns.mean(axis=0)
+
+
+def decile_portfolios(
+    *,
+    dates: npt.ArrayLike,
+    tickers: Sequence[Any] | np.ndarray | pl.Series,
+    forecast: npt.ArrayLike,
+    actual_return: npt.ArrayLike,
+    periods_per_year: float,
+    weight: npt.ArrayLike | None = None,
+    deciles: int = 10,
+    cost_bps: float = 10.0,
+) -> DecilePortfolios:
+    """Each date, the tickers sorted by forecast into `deciles` groups of (near) equal size,
+    each held at equal weight or in proportion to `weight` (size, say); the high-minus-low book
+    is long the top group and short the bottom one. `actual_return` is the log return over the
+    holding period; the dates should be one period apart (no overlapping outcomes). Dates with
+    fewer names than deciles are left out."""
+    date_values = np.asarray(dates)
+    forecast_v, actual_v = checked_series(forecast=forecast, actual_return=actual_return)
+    held = np.ones(actual_v.size) if weight is None else np.asarray(weight, dtype=np.float64)
+    if held.shape != actual_v.shape or not np.isfinite(held).all() or (held < 0).any():
+        raise DataError("weights must be finite, >= 0 and one per (date, ticker) row")
+    if deciles < 2 or cost_bps < 0 or periods_per_year <= 0:
+        raise ConfigError(
+            f"need deciles >= 2, cost_bps >= 0, periods_per_year > 0; got {deciles}, "
+            f"{cost_bps}, {periods_per_year}"
+        )
+    calendar, date_index = np.unique(date_values, return_inverse=True)
+    date_index = date_index.ravel().astype(np.int64)
+    codes = _ticker_codes(pl.Series("ticker", tickers))
+    n_codes = int(codes.max()) + 1
+    order = _ranked(date_index, forecast_v, codes, n_codes=n_codes)
+    traded, starts, counts = np.unique(date_index[order], return_index=True, return_counts=True)
+    group = np.repeat(np.arange(counts.size), counts)
+    rank = np.arange(order.size) - starts[group]
+    decile = rank * deciles // counts[group]  # (rows,) 0 = lowest forecasts
+    booked = counts >= deciles
+    rows, group, decile = order[booked[group]], group[booked[group]], decile[booked[group]]
+    period = (np.cumsum(booked) - 1)[group]
+    n_periods = int(booked.sum())
+    cell = period * deciles + decile
+    total = np.bincount(cell, held[rows], minlength=n_periods * deciles)
+    share = np.divide(held[rows], total[cell], out=np.zeros(rows.size), where=total[cell] > 0)
+    returns = np.bincount(cell, share * np.expm1(actual_v[rows]), minlength=n_periods * deciles)
+    returns = returns.reshape(n_periods, deciles)
+    ends = (decile == 0) | (decile == deciles - 1)
+    side = np.where(decile[ends] == deciles - 1, 1.0, -1.0) * share[ends]
+    turnover = _turnover(
+        period[ends] * n_codes + codes[rows[ends]],
+        side,
+        period[ends],
+        n_codes=n_codes,
+        n_periods=n_periods,
+    )
+    long_short = returns[:, -1] - returns[:, 0]
+    net = long_short - turnover * cost_bps / 1e4
+    return DecilePortfolios(
+        dates=calendar[traded[booked]],
+        returns=returns,
+        long_short=long_short,
+        long_short_net=net,
+        turnover=turnover,
+        sharpe=_sharpe(long_short, periods_per_year),
+        sharpe_net=_sharpe(net, periods_per_year),
+    )
