@@ -15,6 +15,8 @@ from deepfin.config import ForecastConfig
 from deepfin.data.splits import chronological_split
 from deepfin.errors import NotFittedError
 from deepfin.runs.load import load_run
+from deepfin.tasks.charts.config import ChartConfig
+from deepfin.tasks.charts.estimator import ChartClassifier
 from deepfin.tasks.credit.config import CreditConfig
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
@@ -23,6 +25,7 @@ from deepfin.tasks.text.estimator import TextClassifier
 from deepfin.training import TrainingConfig
 from deepfin.training.privacy import PrivacyConfig
 from tests.conftest import price_frame
+from tests.tasks.charts.test_estimator import candle_panel, small_split
 from tests.tasks.text.test_estimator import planted_texts
 
 FAST = TrainingConfig(epochs=2, batch_size=64, progress=False, seed=3)
@@ -54,6 +57,11 @@ def loans() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return frame[:600], frame[600:750], frame[750:]
 
 
+def charts() -> tuple[Any, Any, Any]:
+    split = small_split(candle_panel(8, 80, signal=1.0))
+    return split.train, split.val, split.test
+
+
 def texts() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     frame = planted_texts(400)
     return frame[:250], frame[250:320], frame[320:]
@@ -80,6 +88,11 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[[], tuple], Callable[[Any, An
         lambda: TextClassifier(model="minilm", training=FAST),
         texts,
         lambda est, frame: np.vstack(est.predict(frame)["top_probabilities"].to_list()),
+    ),
+    "chart-chart_cnn": (
+        lambda: ChartClassifier(model_params={"channels": 8}, ensemble=2, training=FAST),
+        charts,
+        lambda est, charts: est.up_probability(charts),
     ),
     "credit-mlp": (
         lambda: CreditScorer(model="mlp", baselines=("logistic",), training=FAST),
@@ -130,7 +143,12 @@ def _same(left: Any, right: Any) -> bool:
 
 @pytest.mark.parametrize(
     ("estimator", "config"),
-    [(Forecaster, ForecastConfig), (CreditScorer, CreditConfig), (TextClassifier, TextConfig)],
+    [
+        (Forecaster, ForecastConfig),
+        (CreditScorer, CreditConfig),
+        (TextClassifier, TextConfig),
+        (ChartClassifier, ChartConfig),
+    ],
 )
 def test_the_constructor_takes_each_config_field_with_its_default(estimator, config) -> None:
     # the config dataclass declares a task's parameters; the constructor must not drift from it

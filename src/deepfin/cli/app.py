@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from deepfin.cli.backtest import backtest
+from deepfin.cli.chart import chart_app
 from deepfin.cli.common import ConsoleHandler, guarded
 from deepfin.cli.credit import credit_app
 from deepfin.cli.data import data_app
@@ -42,3 +43,4 @@ app.add_typer(data_app, name="data")
 app.add_typer(credit_app, name="credit")
 app.add_typer(text_app, name="text")
 app.add_typer(risk_app, name="risk")
+app.add_typer(chart_app, name="chart")

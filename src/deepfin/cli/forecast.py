@@ -34,6 +34,7 @@ from deepfin.report.forecast import build_compare_report, build_report, verdict
 from deepfin.runs.files import CONFIG, REPORT, read_json, read_task
 from deepfin.runs.load import load_run
 from deepfin.runs.lock import run_lock
+from deepfin.tasks.charts.estimator import ChartClassifier
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.compare import ModelSpec, run_compare
 from deepfin.tasks.forecasting.estimator import Forecaster
@@ -224,6 +225,12 @@ def report_command(
         path = write_text_report(classifier, run_dir / REPORT)
     elif task in ("forecast", "backtest"):
         path = build_report(run_dir)
+    elif task == "chart":
+        from deepfin.report.chart import write_chart_report
+
+        charts = load_run(run_dir)
+        assert isinstance(charts, ChartClassifier)
+        path = write_chart_report(charts, run_dir / REPORT)
     elif task == "risk":
         from deepfin.report.risk import write_risk_report
 

@@ -29,6 +29,7 @@ SPELLED = {
     "forecast.model_params": "--param",
     "credit.model_params": "--param",
     "text.model_params": "--param",
+    "chart.model_params": "--param",
     "credit.drop": "--drop-column",
     "credit.allow_columns": "--allow-column",
     "privacy.enabled": "--dp/--no-dp",

@@ -112,6 +112,13 @@ class ChartPanel:
         first = self.row_starts[self.ticker_of_row[ends]]
         return np.log(self.close[ends] / self.close[np.maximum(first, ends - days)])
 
+    def dollar_volume(self, ends: np.ndarray) -> np.ndarray | None:
+        """(B,) the mean close times volume over each chart's window (None without volume)."""
+        if self.volume is None:
+            return None
+        index = ends[:, None] + np.arange(-self.style.days + 1, 1)[None, :]  # (B, D)
+        return np.asarray((self.close[index] * self.volume[index]).mean(axis=1))
+
     def window_returns(self, ends: np.ndarray) -> np.ndarray:
         """(B, days - 1) the daily log returns inside each chart's window."""
         index = ends[:, None] + np.arange(-self.style.days + 1, 1)[None, :]  # (B, D)

@@ -37,21 +37,27 @@ def delong_test(labels: npt.ArrayLike, score: npt.ArrayLike) -> dict[str, float]
     (2014): each up's share of downs it outranks (ties count one half) and each down's share
     of ups that outrank it are the structural components whose variances make the AUC's.
     """
-    up, s = _checked(labels, score)
-    ups, downs = int(up.sum()), int((~up).sum())
-    ranks = stats.rankdata(s)
-    up_share = (ranks[up] - stats.rankdata(s[up])) / downs  # (ups,)
-    down_share = 1.0 - (ranks[~up] - stats.rankdata(s[~up])) / ups  # (downs,)
+    up_share, down_share = _components(*_checked(labels, score))
     auc = float(up_share.mean())
-    variance = up_share.var(ddof=1) / ups + down_share.var(ddof=1) / downs
+    variance = sum(
+        share.var(ddof=1) / share.size for share in (up_share, down_share) if share.size > 1
+    )
     se = math.sqrt(variance) if variance > 0 else 0.0
     z = (auc - 0.5) / se if se > 0 else 0.0
     return {"auc": auc, "se": se, "z": z, "p_value": float(2 * stats.norm.sf(abs(z)))}
 
 
+def _components(up: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each up's share of downs it outranks (ups,), each down's of ups outranking it (downs,)."""
+    ranks = stats.rankdata(score)
+    up_share = (ranks[up] - stats.rankdata(score[up])) / (~up).sum()
+    down_share = 1.0 - (ranks[~up] - stats.rankdata(score[~up])) / up.sum()
+    return up_share, down_share
+
+
 def auc(labels: npt.ArrayLike, score: npt.ArrayLike) -> float:
     """The chance that a random up scores above a random down (ties count one half)."""
-    return delong_test(labels, score)["auc"]
+    return float(_components(*_checked(labels, score))[0].mean())
 
 
 def auc_by_group(

@@ -9,12 +9,13 @@ from deepfin.errors import RunFolderError
 from deepfin.runs.files import read_task
 
 if TYPE_CHECKING:
+    from deepfin.tasks.charts.estimator import ChartClassifier
     from deepfin.tasks.credit.estimator import CreditScorer
     from deepfin.tasks.forecasting.estimator import Forecaster
     from deepfin.tasks.text.estimator import TextClassifier
 
 
-def load_run(run_dir: Path | str) -> Forecaster | CreditScorer | TextClassifier:
+def load_run(run_dir: Path | str) -> Forecaster | CreditScorer | TextClassifier | ChartClassifier:
     """The fitted estimator saved in `run_dir`; loading reads JSON and safetensors only."""
     run_dir = Path(run_dir)
     task = read_task(run_dir)
@@ -31,6 +32,10 @@ def load_run(run_dir: Path | str) -> Forecaster | CreditScorer | TextClassifier:
         from deepfin.tasks.text.estimator import TextClassifier
 
         return TextClassifier.load(run_dir)
+    if task == "chart":
+        from deepfin.tasks.charts.estimator import ChartClassifier
+
+        return ChartClassifier.load(run_dir)
     if task == "risk":
         raise RunFolderError(
             f"{run_dir} is a risk backtest of several models (walk-forward forecasts and their "

@@ -1,0 +1,1 @@
+"""Convolutional nets on price charts, and image classification."""
