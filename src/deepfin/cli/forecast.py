@@ -231,6 +231,11 @@ def report_command(
         charts = load_run(run_dir)
         assert isinstance(charts, ChartClassifier)
         path = write_chart_report(charts, run_dir / REPORT)
+    elif task == "image":
+        raise RunFolderError(
+            f"{run_dir} is an image classifier's run: its scores are in metrics.json; "
+            "`deepfin report` draws reports of forecasts, credit, text, charts and risk"
+        )
     elif task == "risk":
         from deepfin.report.risk import write_risk_report
 

@@ -30,6 +30,7 @@ SPELLED = {
     "credit.model_params": "--param",
     "text.model_params": "--param",
     "chart.model_params": "--param",
+    "image.model_params": "--param",
     "credit.drop": "--drop-column",
     "credit.allow_columns": "--allow-column",
     "privacy.enabled": "--dp/--no-dp",

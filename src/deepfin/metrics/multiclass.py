@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,16 @@ def mcnemar_test(correct_a: npt.ArrayLike, correct_b: npt.ArrayLike) -> tuple[fl
         return float(smaller), float(min(1.0, 2 * stats.binom.cdf(smaller, discordant, 0.5)))
     statistic = (abs(only_a - only_b) - 1) ** 2 / discordant
     return float(statistic), float(stats.chi2.sf(statistic, 1))
+
+
+def class_rows(
+    labels: np.ndarray, probabilities: dict[str, np.ndarray], classes: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Per model (in order: the model, then its baselines) its metrics,
+    and McNemar's p-value against the next row."""
+    rows = {name: classification_metrics(labels, p, classes) for name, p in probabilities.items()}
+    correct = {name: p.argmax(axis=1) == labels for name, p in probabilities.items()}
+    names = list(probabilities)
+    for name, reference in itertools.pairwise(names):
+        rows[name][f"mcnemar_p_vs_{reference}"] = mcnemar_test(correct[name], correct[reference])[1]
+    return rows

@@ -10,12 +10,15 @@ from deepfin.runs.files import read_task
 
 if TYPE_CHECKING:
     from deepfin.tasks.charts.estimator import ChartClassifier
+    from deepfin.tasks.charts.images import ImageClassifier
     from deepfin.tasks.credit.estimator import CreditScorer
     from deepfin.tasks.forecasting.estimator import Forecaster
     from deepfin.tasks.text.estimator import TextClassifier
 
 
-def load_run(run_dir: Path | str) -> Forecaster | CreditScorer | TextClassifier | ChartClassifier:
+def load_run(
+    run_dir: Path | str,
+) -> Forecaster | CreditScorer | TextClassifier | ChartClassifier | ImageClassifier:
     """The fitted estimator saved in `run_dir`; loading reads JSON and safetensors only."""
     run_dir = Path(run_dir)
     task = read_task(run_dir)
@@ -36,6 +39,10 @@ def load_run(run_dir: Path | str) -> Forecaster | CreditScorer | TextClassifier 
         from deepfin.tasks.charts.estimator import ChartClassifier
 
         return ChartClassifier.load(run_dir)
+    if task == "image":
+        from deepfin.tasks.charts.images import ImageClassifier
+
+        return ImageClassifier.load(run_dir)
     if task == "risk":
         raise RunFolderError(
             f"{run_dir} is a risk backtest of several models (walk-forward forecasts and their "

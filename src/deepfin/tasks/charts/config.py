@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from deepfin.config import build_sections, read_toml
+from deepfin.data.image_files import parse_size
+from deepfin.data.images import Augmentation
 from deepfin.errors import ConfigError
 from deepfin.models import IMAGE_MODELS
 from deepfin.training import TrainingConfig
@@ -76,6 +78,42 @@ class ChartConfig:
             raise ConfigError(f"cost_bps must be in [0, 10000); got {self.cost_bps}")
 
 
+@dataclass(frozen=True)
+class ImageConfig:
+    """The net and the random changes made to its training images."""
+
+    model: str = "image_cnn"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    flip: bool = False  # mirror left-right (not for digits or text, whose mirror is another)
+    shift: int = 0  # move by up to this many pixels
+
+    def __post_init__(self) -> None:
+        if self.model not in IMAGE_MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {list(IMAGE_MODELS)}")
+        Augmentation(flip=self.flip, shift=self.shift)  # checks them
+
+
+@dataclass(frozen=True)
+class ImageDataConfig:
+    """Where the labelled images come from, their size, and the stratified split."""
+
+    source: str = ""  # a folder of class folders, an .npz of images and labels, or digits
+    test_data: str | None = None  # test images of their own (else a stratified share)
+    resize: str | None = None  # HxW: images of different sizes are refused unless resized
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        parse_size(self.resize)
+        if not 0 <= self.val_fraction < 1 or not 0 < self.test_fraction < 1:
+            raise ConfigError(
+                f"need 0 <= val_fraction < 1 and 0 < test_fraction < 1; got "
+                f"{self.val_fraction} and {self.test_fraction}"
+            )
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ConfigError("val_fraction + test_fraction leave under 10% to train on")
+
+
 # the paper's training: Adam at 1e-5 on batches of 128, early stopping after 2 epochs without a
 # better validation loss; this smaller panel trains at a larger rate (tenfold, measured)
 CHART_TRAINING: dict[str, Any] = {
@@ -113,4 +151,31 @@ def load_chart_config(
     config = ChartRunConfig(**sections)
     if not config.data.source:
         raise ConfigError(f"no prices: give --data or source under [data] in {source}")
+    return config
+
+
+IMAGE_TRAINING: dict[str, Any] = {"batch_size": 64, "epochs": 60, "patience": 10}
+
+
+@dataclass(frozen=True)
+class ImageRunConfig:
+    """Everything one `deepfin image train` run needs."""
+
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(**IMAGE_TRAINING))
+    runs_dir: str = "runs"
+
+
+def load_image_config(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> ImageRunConfig:
+    """Defaults, then the TOML file at `path`, then `overrides` ({"section.key": value})."""
+    source = str(path) if path else "overrides"
+    raw = read_toml(path, overrides)
+    sections = {"data": ImageDataConfig, "image": ImageConfig, "training": TrainingConfig}
+    built = build_sections(raw, sections, source=source, defaults={"training": IMAGE_TRAINING})
+    config = ImageRunConfig(**built)
+    if not config.data.source:
+        raise ConfigError(f"no images: give --data or source under [data] in {source}")
     return config

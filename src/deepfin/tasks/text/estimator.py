@@ -19,10 +19,11 @@ from deepfin.data.text.splits import is_scores
 from deepfin.data.text.tfidf import TfidfFeatures, sparse_tensor
 from deepfin.data.text.tokens import TextTokenizer, TokenIds
 from deepfin.errors import DataError
+from deepfin.metrics.multiclass import class_rows
 from deepfin.models import MODELS, build_text_model, hyperparameters
 from deepfin.tasks.base import Estimator
 from deepfin.tasks.text.config import TextConfig, training_defaults
-from deepfin.tasks.text.evaluation import class_rows, labelled, score_rows, softmax
+from deepfin.tasks.text.evaluation import labelled, score_rows, softmax
 from deepfin.tasks.text.fitting import (
     by_length,
     cross_entropy,

@@ -11,22 +11,8 @@ import polars as pl
 import torch
 from scipy import stats
 
-from deepfin.metrics.multiclass import classification_metrics, mcnemar_test
 from deepfin.metrics.regression import mean_absolute_error, root_mean_squared_error
 from deepfin.metrics.significance import diebold_mariano
-
-
-def class_rows(
-    labels: np.ndarray, probabilities: dict[str, np.ndarray], classes: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Per model (in order: the model, the TF-IDF baseline, the majority class) its metrics,
-    and McNemar's p-value against the next row."""
-    rows = {name: classification_metrics(labels, p, classes) for name, p in probabilities.items()}
-    correct = {name: p.argmax(axis=1) == labels for name, p in probabilities.items()}
-    names = list(probabilities)
-    for name, reference in itertools.pairwise(names):
-        rows[name][f"mcnemar_p_vs_{reference}"] = mcnemar_test(correct[name], correct[reference])[1]
-    return rows
 
 
 def score_rows(actual: np.ndarray, predicted: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
