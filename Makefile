@@ -44,6 +44,7 @@ bench: $(KERNELS)
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/panel_batches.py
 	$(BIN)/python bench/hybrid_ablation.py
+	$(BIN)/python bench/chart_render.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache

@@ -5,13 +5,19 @@ The series is a random walk of OHLCV days; every window is drawn (deepfin in bat
 mplfinance one figure per window, the first 40 windows). Goal (from the chart issue): deepfin
 at least 50x faster.
 
+With ../shared/data beside the repository it also draws every 20-day chart of the 505-ticker
+S&P 500 panel the way training does (batches of 256 charts, drawn when asked for) and reports
+the process's peak memory beside what the charts would take if they were all held at once.
+
     python bench/chart_render.py      # table on stdout, JSON in bench/results/
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +25,10 @@ from synthetic import RESULTS
 
 from deepfin.data.charts import ChartStyle, moving_average, render
 
+PANEL = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_5yr" / "all_stocks_5yr.csv.gz"
+)
+GATHER = 256  # charts drawn at once, as the training loop gathers them for batches of 128
 DAYS = 3000
 BATCH = 4096
 MPF_WINDOWS = 40
@@ -78,6 +88,46 @@ def mplfinance_rate(prices: dict[str, np.ndarray], style: ChartStyle) -> float |
     return ends.size / (time.perf_counter() - began)
 
 
+def peak_mib() -> float:
+    """The process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def panel_run() -> dict[str, float] | None:
+    """Every 20-day chart of the S&P 500 panel drawn in training-sized batches: images per
+    second and peak memory; None without the shared data."""
+    if not PANEL.exists():
+        return None
+    import torch
+
+    from deepfin.data.chart_panel import ChartPanel, ChartSet, chart_samples
+    from deepfin.data.images import ChartBatches
+    from deepfin.data.io import read_prices
+
+    before = peak_mib()
+    frame = read_prices(PANEL)
+    panel = ChartPanel.from_frame(frame, ChartStyle.of(20))
+    del frame
+    samples = chart_samples(panel, horizon=20, stride=1)
+    batches = ChartBatches(ChartSet(panel, samples, 20))
+    loaded = peak_mib()
+    began = time.perf_counter()
+    for start in range(0, len(batches), GATHER):
+        batches.batch(torch.arange(start, min(start + GATHER, len(batches))))
+    seconds = time.perf_counter() - began
+    chart_bytes = ChartStyle.of(20).height * ChartStyle.of(20).width
+    return {
+        "tickers": float(len(panel.tickers)),
+        "charts": float(len(samples)),
+        "images_per_s": len(samples) / seconds,
+        "peak_mib_before_reading": before,
+        "peak_mib_after_reading": loaded,
+        "peak_mib_after_drawing": peak_mib(),
+        "all_charts_as_uint8_mib": len(samples) * chart_bytes / 2**20,
+        "all_charts_as_float32_mib": len(samples) * chart_bytes * 4 / 2**20,
+    }
+
+
 def main() -> None:
     prices = series()
     results = {}
@@ -96,9 +146,21 @@ def main() -> None:
         shown = f"{theirs:18.1f}" if theirs else f"{'not installed':>18s}"
         speedup = f"{row['speedup']:7.0f}" if row["speedup"] else f"{'-':>7s}"
         print(f"{name:18s} | {row['deepfin_images_per_s']:15.0f} | {shown} | {speedup}")
+    panel = panel_run()
+    if panel is None:
+        print(f"(no {PANEL}: the panel run is skipped)")
+    else:
+        print(
+            f"\nS&P 500 panel, 20-day charts: {panel['charts']:.0f} charts of "
+            f"{panel['tickers']:.0f} tickers drawn in batches of {GATHER} at "
+            f"{panel['images_per_s']:.0f} img/s; peak memory {panel['peak_mib_after_drawing']:.0f} "
+            f"MiB ({panel['peak_mib_after_reading']:.0f} MiB after reading the prices); all "
+            f"charts held at once would take {panel['all_charts_as_uint8_mib']:.0f} MiB as uint8, "
+            f"{panel['all_charts_as_float32_mib']:.0f} MiB as float32"
+        )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "chart_render.json"
-    out.write_text(json.dumps({"days": DAYS, "results": results}, indent=2))
+    out.write_text(json.dumps({"days": DAYS, "results": results, "panel": panel}, indent=2))
     print(f"written: {out}")
 
 

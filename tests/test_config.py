@@ -253,6 +253,20 @@ def test_every_example_config_loads(path: Path) -> None:
         unknown = set(text.model_params) - set(hyperparameters(text.model))
         assert not unknown, f"{path.name}: unknown model_params {sorted(unknown)}"
         return
+    if path.name.startswith("chart"):
+        from deepfin.tasks.charts.config import load_chart_config
+
+        chart = load_chart_config(path).chart
+        unknown = set(chart.model_params) - set(hyperparameters(chart.model))
+        assert not unknown, f"{path.name}: unknown model_params {sorted(unknown)}"
+        return
+    if path.name.startswith("image"):
+        from deepfin.tasks.charts.config import load_image_config
+
+        image = load_image_config(path).image
+        unknown = set(image.model_params) - set(hyperparameters(image.model))
+        assert not unknown, f"{path.name}: unknown model_params {sorted(unknown)}"
+        return
     if path.name.startswith("risk"):
         from deepfin.tasks.risk.config import load_volatility_config
 
@@ -290,7 +304,10 @@ def test_cross_section_settings_are_checked_by_name():
     [
         path
         for path in sorted((Path(__file__).parents[1] / "configs").glob("*.toml"))
-        if not any(part in path.read_text() for part in ("[credit]", "[text]", "[volatility]"))
+        if not any(
+            part in path.read_text()
+            for part in ("[credit]", "[text]", "[volatility]", "[chart]", "[image]")
+        )
     ],
     ids=lambda path: path.name,
 )

@@ -9,6 +9,10 @@ from deepfin.data.samples import load_sample
 from deepfin.data.splits import Split, chronological_split
 from deepfin.errors import DataError
 from deepfin.runs.load import load_run
+from deepfin.tasks.charts.config import ChartDataConfig
+from deepfin.tasks.charts.estimator import ChartClassifier
+from deepfin.tasks.charts.files import chart_split
+from deepfin.tasks.charts.images import ImageClassifier
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
 from deepfin.tasks.forecasting.walk_forward import walk_forward
@@ -17,15 +21,19 @@ from deepfin.training import TrainingConfig
 
 __all__ = [
     "BacktestConfig",
+    "ChartClassifier",
+    "ChartDataConfig",
     "CreditScorer",
     "DataError",
     "ForecastConfig",
     "Forecaster",
+    "ImageClassifier",
     "Split",
     "TextClassifier",
     "TrainingConfig",
     "WalkForwardConfig",
     "__version__",
+    "chart_split",
     "chronological_split",
     "load_run",
     "load_sample",
