@@ -16,6 +16,7 @@ from deepfin.cli.doctor import doctor
 from deepfin.cli.forecast import compare, forecast, predict, report_command
 from deepfin.cli.image import image_app
 from deepfin.cli.risk import risk_app
+from deepfin.cli.serve import serve_app
 from deepfin.cli.text import text_app
 from deepfin.heap import return_large_buffers_when_freed
 
@@ -46,3 +47,4 @@ app.add_typer(text_app, name="text")
 app.add_typer(risk_app, name="risk")
 app.add_typer(chart_app, name="chart")
 app.add_typer(image_app, name="image")
+app.add_typer(serve_app, name="serve")

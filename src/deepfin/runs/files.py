@@ -14,6 +14,7 @@ folder written before the hashes were recorded (no `"files"`) opens unchecked.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import math
@@ -50,7 +51,12 @@ FILES = "files"  # config.json's record of the other files: name -> sha256
 
 def run_header(task: str) -> dict[str, Any]:
     """What every config.json begins with: the task that wrote it and the format's version."""
-    return {"task": task, "format_version": FORMAT_VERSION, "deepfin_version": __version__}
+    return {
+        "task": task,
+        "format_version": FORMAT_VERSION,
+        "deepfin_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def read_config(run_dir: Path, task: str) -> dict[str, Any]:

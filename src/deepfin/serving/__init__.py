@@ -1,0 +1,1 @@
+"""A read-only REST service over saved run folders."""

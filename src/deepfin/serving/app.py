@@ -1,0 +1,296 @@
+"""The FastAPI application over the loaded models: health, readiness, the model list, one
+prediction route per model, SageMaker-style /invocations and /ping; every failure a JSON body
+with a code and a message, never a traceback, a file path or a request's values."""
+
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+
+from deepfin.errors import DeepfinError
+from deepfin.serving.keys import KeyStore
+from deepfin.serving.models import ServedModel
+from deepfin.serving.schemas import ErrorResponse, ModelInfo, PricesRequest, TextsRequest
+
+log = logging.getLogger("deepfin.serving")
+access = logging.getLogger("deepfin.serving.access")
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+DRAIN_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask: its body's bytes, rows, text lengths, time; and the threads
+    that run the models."""
+
+    max_body_bytes: int = 1 << 20
+    max_rows: int = 10_000
+    max_text_chars: int = 5_000
+    timeout_s: float = 30.0
+    workers: int = 2
+
+
+class ServiceError(Exception):
+    """A failure with its HTTP status and a code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    """The JSON body every failure has."""
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers or None
+    )
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes (413) before the app reads them."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise ServiceError(413, "body_too_large", self._message())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self) -> str:
+        return f"request bodies are limited to {self.limit} bytes; send fewer rows per request"
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # read (and drop) a moderate excess first: a client still sending when the answer
+        # comes sees its connection reset instead of the 413
+        drained, more = 0, True
+        while more and drained <= DRAIN_BYTES:
+            message = await receive()
+            drained += len(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        await error_response(413, "body_too_large", self._message())(scope, receive, send)
+
+
+def _validation_message(error: RequestValidationError | ValidationError) -> str:
+    """Each problem by the field it is in (never the value that was sent)."""
+    problems = []
+    for detail in error.errors()[:10]:
+        where = ".".join(str(part) for part in detail.get("loc", ()) if part != "body")
+        kind = detail.get("type", "")
+        text = "unknown field: not an input of this model" if kind == "extra_forbidden" else ""
+        problems.append(f"{where or 'body'}: {text or detail.get('msg', 'invalid')}")
+    return "; ".join(problems)
+
+
+def create_app(
+    models: dict[str, ServedModel], *, keys: KeyStore | None, limits: Limits | None = None
+) -> FastAPI:
+    """The service over `models`; `keys` None serves without authentication."""
+    limits = limits or Limits()
+    app = FastAPI(
+        title="deepfin",
+        summary="Read-only predictions from saved deepfin runs.",
+        responses={code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 500, 504)},
+    )
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    limiter = anyio.CapacityLimiter(limits.workers)
+
+    def caller(request: Request) -> str:
+        if keys is None:
+            return "anonymous"
+        header = request.headers.get("authorization", "")
+        presented = header[7:].strip() if header.lower().startswith("bearer ") else None
+        name = keys.check(presented or request.headers.get("x-api-key"))
+        if name is None:
+            raise ServiceError(
+                401, "unauthorized", "a valid API key is required (Bearer or X-API-Key)"
+            )
+        request.state.key = name
+        return name
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, error: ServiceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+        return error_response(error.status, error.code, error.message, **headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", _validation_message(error))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = "no such route" if error.status_code == 404 else str(error.detail)
+        return error_response(error.status_code, codes.get(error.status_code, "error"), message)
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Callable[..., Any]) -> Any:
+        began = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except ServiceError as error:  # raised by the body limit while the body is read
+            response = error_response(error.status, error.code, error.message)
+        except Exception as error:  # a fault: its type is logged, never a traceback or values
+            log.error("internal error on %s: %s", request.url.path, type(error).__name__)
+            response = error_response(500, "internal_error", "the service failed on this request")
+        route = request.scope.get("route")
+        access.info(
+            json.dumps(
+                {
+                    "method": request.method,
+                    "route": getattr(route, "path", "unmatched"),
+                    "status": response.status_code,
+                    "ms": round(1000 * (time.perf_counter() - began), 3),
+                    "key": getattr(request.state, "key", None),
+                }
+            )
+        )
+        return response
+
+    async def run(served: ServedModel, body: BaseModel) -> dict[str, Any]:
+        _check_size(body, limits)
+
+        try:
+            with anyio.fail_after(limits.timeout_s):
+                return await anyio.to_thread.run_sync(served.predict, body, limiter=limiter)
+        except TimeoutError:
+            raise ServiceError(
+                504, "timeout", f"the model took over {limits.timeout_s:g} s"
+            ) from None
+        except DeepfinError as error:
+            raise ServiceError(422, "unusable_input", str(error)) from None
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready() -> dict[str, Any]:
+        """Readiness: every model is loaded (they are, before the service starts)."""
+        return {"ready": True, "models": len(models)}
+
+    @app.get("/ping")
+    def ping() -> dict[str, str]:
+        """SageMaker's health check."""
+        return {"status": "ok"}
+
+    @app.get("/models", response_model=list[ModelInfo])
+    def list_models(_: str = Depends(caller)) -> list[dict[str, Any]]:
+        """The served models: task, route, input schema, headline metrics, creation, data."""
+        return [
+            {
+                "name": served.name,
+                "task": served.task,
+                "route": served.route,
+                "model": served.model,
+                "input_schema": served.request.model_json_schema(),
+                **served.info,
+            }
+            for served in models.values()
+        ]
+
+    for served in models.values():
+        app.add_api_route(
+            served.route,
+            _endpoint(served, run, caller),
+            methods=["POST"],
+            summary=f"{served.task}: {served.model}",
+            name=f"{served.name} {served.task}",
+        )
+
+    @app.post("/invocations")
+    async def invocations(request: Request, _: str = Depends(caller)) -> dict[str, Any]:
+        """SageMaker-style: {"instances": [...]} (rows, or texts) -> {"predictions": [...]};
+        with several models, name one with ?model=NAME."""
+        name = request.query_params.get("model")
+        if name is None and len(models) == 1:
+            name = next(iter(models))
+        if name not in models:
+            raise ServiceError(
+                404, "unknown_model", f"name a served model with ?model= (one of {sorted(models)})"
+            )
+        served = models[name]
+        try:
+            payload = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ServiceError(422, "invalid_request", "the body is not JSON") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
+            raise ServiceError(422, "invalid_request", 'send {"instances": [...]}')
+        field = "texts" if served.request is TextsRequest else "rows"
+        try:
+            body = served.request.model_validate({field: payload["instances"]})
+        except ValidationError as error:
+            raise ServiceError(422, "invalid_request", _validation_message(error)) from None
+        result = await run(served, body)
+        return {"predictions": next(iter(result.values())) if len(result) == 1 else result}
+
+    return app
+
+
+def _check_size(body: BaseModel, limits: Limits) -> None:
+    rows = getattr(body, "rows", None) or getattr(body, "texts", None) or []
+    if len(rows) > limits.max_rows:
+        raise ServiceError(
+            413, "too_many_rows", f"at most {limits.max_rows} rows per request; got {len(rows)}"
+        )
+    if isinstance(body, TextsRequest):
+        longest = max(len(text) for text in body.texts)
+        if longest > limits.max_text_chars:
+            raise ServiceError(
+                422,
+                "text_too_long",
+                f"texts are limited to {limits.max_text_chars} characters; one has {longest}",
+            )
+    if isinstance(body, PricesRequest):
+        tickers = {row.ticker for row in body.rows}
+        if len(tickers) > limits.max_rows:
+            raise ServiceError(413, "too_many_rows", "too many tickers in one request")
+
+
+def _endpoint(
+    served: ServedModel,
+    run: Callable[[ServedModel, BaseModel], Awaitable[dict[str, Any]]],
+    caller: Callable[..., str],
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """The route's function, its body typed with the model's own request schema."""
+
+    async def endpoint(body: BaseModel, key: str) -> dict[str, Any]:
+        return await run(served, body)
+
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=served.request),
+            inspect.Parameter(
+                "key", inspect.Parameter.KEYWORD_ONLY, default=Depends(caller), annotation=str
+            ),
+        ]
+    )
+    endpoint.__doc__ = f"{served.task} with {served.model} (run {served.name})."
+    return endpoint

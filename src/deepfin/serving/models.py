@@ -1,0 +1,186 @@
+"""The models a service holds: each run folder loaded once at start-up, with its route, its
+request body, and a prediction that takes a validated body and returns plain JSON."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel
+
+from deepfin.errors import DataError, DeepfinError, RunFolderError
+from deepfin.runs.files import CONFIG, read_json
+from deepfin.runs.load import load_run
+from deepfin.serving.schemas import PricesRequest, TextsRequest, loan_request
+from deepfin.tasks.charts.estimator import ChartClassifier
+from deepfin.tasks.credit.estimator import CreditScorer
+from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.tasks.text.estimator import TextClassifier
+
+log = logging.getLogger(__name__)
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# per task: the route's last part
+ROUTES = {"forecast": "forecast", "credit": "score", "text": "classify", "chart": "charts"}
+
+
+@dataclass
+class ServedModel:
+    """One loaded run: its name, task, route, request body and prediction."""
+
+    name: str
+    task: str
+    model: str
+    request: type[BaseModel]
+    predict: Callable[[BaseModel], dict[str, Any]]
+    info: dict[str, Any]
+
+    @property
+    def route(self) -> str:
+        """The model's prediction route."""
+        return f"/models/{self.name}/{ROUTES[self.task]}"
+
+
+def _prices(body: BaseModel) -> pl.DataFrame:
+    assert isinstance(body, PricesRequest)
+    frame = pl.DataFrame([row.model_dump() for row in body.rows])
+    present = [c for c in ("open", "high", "low", "volume") if frame[c].null_count() < frame.height]
+    missing = [c for c in present if frame[c].null_count()]
+    if missing:
+        raise DataError(f"some rows lack {', '.join(missing)}; give it on every row or on none")
+    gone = [c for c in ("open", "high", "low", "volume") if c not in present]
+    return frame.drop(gone).sort("ticker", "date", maintain_order=True)
+
+
+def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """A frame as JSON rows (dates as ISO text, NaN as null)."""
+    out = frame.with_columns(pl.col(pl.Date).cast(pl.String))
+    out = out.with_columns(pl.col(pl.Float64).fill_nan(None))
+    return out.to_dicts()
+
+
+def forecast_model(forecaster: Forecaster) -> tuple[type[BaseModel], Callable[[BaseModel], Any]]:
+    """Recent prices in; each ticker's forecast from its latest day out."""
+
+    def predict(body: BaseModel) -> dict[str, Any]:
+        forecasts = forecaster.predict(_prices(body))
+        latest = forecasts.filter(pl.col("date") == pl.col("date").max().over("ticker"))
+        return {"horizon": forecaster.config.horizon, "forecasts": _rows(latest)}
+
+    return PricesRequest, predict
+
+
+def credit_model(name: str, scorer: CreditScorer) -> tuple[type[BaseModel], Callable[..., Any]]:
+    """Applicants in; default probability, score, band and reason codes out."""
+    request = loan_request(name, scorer)
+
+    def predict(body: BaseModel) -> dict[str, Any]:
+        rows = [row.model_dump() for row in body.rows]  # type: ignore[attr-defined]
+        columns = [*scorer.numeric_, *scorer.categorical_]
+        frame = pl.DataFrame(
+            {c: [row[c] for row in rows] for c in columns},
+            schema={
+                **{c: pl.Float64 for c in scorer.numeric_},
+                **{c: pl.String for c in scorer.categorical_},
+            },
+        )
+        return {"scores": _rows(scorer.score(frame))}
+
+    return request, predict
+
+
+def text_model(classifier: TextClassifier) -> tuple[type[BaseModel], Callable[..., Any]]:
+    """Texts in; label, probability and the runners-up (or a score) out."""
+
+    def predict(body: BaseModel) -> dict[str, Any]:
+        assert isinstance(body, TextsRequest)
+        labelled = classifier.predict(pl.DataFrame({"text": body.texts}))
+        return {"labels": _rows(labelled.drop("text"))}
+
+    return TextsRequest, predict
+
+
+def chart_model(classifier: ChartClassifier) -> tuple[type[BaseModel], Callable[..., Any]]:
+    """Recent prices in; each ticker's chance of a rise over the horizon out."""
+
+    def predict(body: BaseModel) -> dict[str, Any]:
+        predicted = classifier.predict(_prices(body), latest=True)
+        return {"horizon": classifier.horizon_, "up": _rows(predicted)}
+
+    return PricesRequest, predict
+
+
+def served_model(name: str, run_dir: Path) -> ServedModel:
+    """The run folder at `run_dir`, loaded and made ready to serve as `name`."""
+    estimator = load_run(run_dir)
+    saved = read_json(run_dir / CONFIG)
+    task = str(saved["task"])
+    if isinstance(estimator, Forecaster):
+        request, predict = forecast_model(estimator)
+        model = estimator.config.model
+    elif isinstance(estimator, CreditScorer):
+        request, predict = credit_model(name, estimator)
+        model = estimator.config.model
+    elif isinstance(estimator, TextClassifier):
+        request, predict = text_model(estimator)
+        model = estimator.model_name
+    elif isinstance(estimator, ChartClassifier):
+        request, predict = chart_model(estimator)
+        model = estimator.config.model
+    else:
+        raise RunFolderError(f"{run_dir} is a {task} run, which the service does not serve")
+    metrics = getattr(estimator, "metrics_", None) or {}
+    info = {
+        "created": saved.get("created"),
+        "data": metrics.get("split", {}) if isinstance(metrics, dict) else {},
+        "metrics": _summary(metrics),
+    }
+    return ServedModel(name, task, model, request, predict, info)
+
+
+def _summary(metrics: Any) -> dict[str, Any]:
+    """The first model's headline numbers (no per-class tables, confusion matrices, ...)."""
+    if not isinstance(metrics, dict):
+        return {}
+    models = metrics.get("models", metrics)  # a forecast's metrics are keyed by model
+    if isinstance(models, dict) and models:
+        first = next(iter(models.values()))
+        if isinstance(first, dict):
+            return {
+                k: v
+                for k, v in first.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+            }
+    return {}
+
+
+def load_models(
+    runs: list[Path], *, names: list[str] | None = None, skip_broken: bool = False
+) -> dict[str, ServedModel]:
+    """Every run folder loaded once, named by its folder (or `names`); a folder that fails to
+    load stops start-up with its name, unless `skip_broken` (then it is logged and left out)."""
+    if not runs:
+        raise DataError("no run folders to serve: give --run runs/<folder> (repeatable)")
+    names = names or [Path(run).name for run in runs]
+    if len(set(names)) != len(names):
+        raise DataError(f"two runs share a name ({names}); give each its own --name")
+    served: dict[str, ServedModel] = {}
+    for name, run in zip(names, runs, strict=True):
+        if not NAME.fullmatch(name):
+            raise DataError(
+                f"{name!r} cannot name a model in a URL; use letters, digits, ., - and _"
+            )
+        try:
+            served[name] = served_model(name, Path(run))
+        except DeepfinError as error:
+            if not skip_broken:
+                raise RunFolderError(f"cannot serve {run}: {error}") from None
+            log.warning("skipping %s: %s", run, error)
+    if not served:
+        raise RunFolderError("none of the run folders could be loaded; nothing to serve")
+    return served
