@@ -256,3 +256,29 @@ def test_a_run_removed_after_start_keeps_serving_and_broken_runs_stop_start_up(
     exposed = Server("--run", str(runs["root"] / "news"), "--no-auth", "--host", "0.0.0.0")
     output = exposed.stop()
     assert exposed.process.returncode != 0 and "loopback only" in output
+
+
+def test_rate_limits_answer_429_with_retry_after_and_metrics_count(runs) -> None:
+    from fastapi.testclient import TestClient
+
+    from deepfin.serving.app import create_app
+    from deepfin.serving.guards import Limits
+    from deepfin.serving.models import load_models
+
+    root = runs["root"]
+    models = load_models([root / "news"])
+    app = create_app(models, keys=KeyStore.open(root / "keys.json"), limits=Limits(rate="3/minute"))
+    headers = {"X-API-Key": (root / "key").read_text()}
+    with TestClient(app) as client:
+        answers = [
+            client.post("/models/news/classify", json={"texts": ["up"]}, headers=headers)
+            for _ in range(4)
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[-1].json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
+        exposition = client.get("/metrics").text
+    assert 'deepfin_requests_total{route="/models/{name}/classify"' not in exposition
+    assert 'deepfin_requests_total{route="/models/news/classify",status="200"} 3.0' in exposition
+    assert 'deepfin_requests_total{route="/models/news/classify",status="429"} 1.0' in exposition
+    assert "deepfin_request_seconds_bucket" in exposition

@@ -61,6 +61,7 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(min=1024)] = 1 << 20,
     max_text_chars: Annotated[int, typer.Option(min=1)] = 5_000,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds a model call may take.")] = 30.0,
+    rate: Annotated[str, typer.Option(help="Requests per key, e.g. 600/minute.")] = "600/minute",
 ) -> None:
     """Serve run folders: GET /health /ready /models /docs, POST /models/<name>/<task>."""
     if ctx.invoked_subcommand is not None:
@@ -95,6 +96,7 @@ def serve(
         max_text_chars=max_text_chars,
         timeout_s=timeout,
         workers=workers,
+        rate=rate,
     )
     app = create_app(models, keys=keys, limits=limits)
     for served in models.values():

@@ -6,106 +6,35 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+)
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from deepfin.errors import DeepfinError
+from deepfin.serving.guards import (
+    BodyLimit,
+    Limits,
+    RateLimit,
+    ServiceError,
+    ServiceMetrics,
+    error_response,
+    validation_message,
+)
 from deepfin.serving.keys import KeyStore
 from deepfin.serving.models import ServedModel
 from deepfin.serving.schemas import ErrorResponse, ModelInfo, PricesRequest, TextsRequest
 
 log = logging.getLogger("deepfin.serving")
 access = logging.getLogger("deepfin.serving.access")
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-DRAIN_BYTES = 16 << 20
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask: its body's bytes, rows, text lengths, time; and the threads
-    that run the models."""
-
-    max_body_bytes: int = 1 << 20
-    max_rows: int = 10_000
-    max_text_chars: int = 5_000
-    timeout_s: float = 30.0
-    workers: int = 2
-
-
-class ServiceError(Exception):
-    """A failure with its HTTP status and a code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    """The JSON body every failure has."""
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers or None
-    )
-
-
-class BodyLimit:
-    """Refuses request bodies over `limit` bytes (413) before the app reads them."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> MutableMapping[str, Any]:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise ServiceError(413, "body_too_large", self._message())
-            return message
-
-        await self.app(scope, counted, send)
-
-    def _message(self) -> str:
-        return f"request bodies are limited to {self.limit} bytes; send fewer rows per request"
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # read (and drop) a moderate excess first: a client still sending when the answer
-        # comes sees its connection reset instead of the 413
-        drained, more = 0, True
-        while more and drained <= DRAIN_BYTES:
-            message = await receive()
-            drained += len(message.get("body", b""))
-            more = bool(message.get("more_body", False))
-        await error_response(413, "body_too_large", self._message())(scope, receive, send)
-
-
-def _validation_message(error: RequestValidationError | ValidationError) -> str:
-    """Each problem by the field it is in (never the value that was sent)."""
-    problems = []
-    for detail in error.errors()[:10]:
-        where = ".".join(str(part) for part in detail.get("loc", ()) if part != "body")
-        kind = detail.get("type", "")
-        text = "unknown field: not an input of this model" if kind == "extra_forbidden" else ""
-        problems.append(f"{where or 'body'}: {text or detail.get('msg', 'invalid')}")
-    return "; ".join(problems)
 
 
 def create_app(
@@ -120,28 +49,30 @@ def create_app(
     )
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     limiter = anyio.CapacityLimiter(limits.workers)
+    rate = RateLimit(limits.rate)
+    metrics = ServiceMetrics()
 
     def caller(request: Request) -> str:
-        if keys is None:
-            return "anonymous"
-        header = request.headers.get("authorization", "")
-        presented = header[7:].strip() if header.lower().startswith("bearer ") else None
-        name = keys.check(presented or request.headers.get("x-api-key"))
+        name: str | None = "anonymous"
+        if keys is not None:
+            header = request.headers.get("authorization", "")
+            presented = header[7:].strip() if header.lower().startswith("bearer ") else None
+            name = keys.check(presented or request.headers.get("x-api-key"))
         if name is None:
             raise ServiceError(
                 401, "unauthorized", "a valid API key is required (Bearer or X-API-Key)"
             )
         request.state.key = name
+        rate.hit(name)
         return name
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, error: ServiceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
-        return error_response(error.status, error.code, error.message, **headers)
+        return error_response(error.status, error.code, error.message, **error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", _validation_message(error))
+        return error_response(422, "invalid_request", validation_message(error))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> JSONResponse:
@@ -160,11 +91,13 @@ def create_app(
             log.error("internal error on %s: %s", request.url.path, type(error).__name__)
             response = error_response(500, "internal_error", "the service failed on this request")
         route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.observe(template, response.status_code, time.perf_counter() - began)
         access.info(
             json.dumps(
                 {
                     "method": request.method,
-                    "route": getattr(route, "path", "unmatched"),
+                    "route": template,
                     "status": response.status_code,
                     "ms": round(1000 * (time.perf_counter() - began), 3),
                     "key": getattr(request.state, "key", None),
@@ -195,6 +128,11 @@ def create_app(
     def ready() -> dict[str, Any]:
         """Readiness: every model is loaded (they are, before the service starts)."""
         return {"ready": True, "models": len(models)}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        """Prometheus metrics: requests, latency and errors per route."""
+        return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/ping")
     def ping() -> dict[str, str]:
@@ -247,7 +185,7 @@ def create_app(
         try:
             body = served.request.model_validate({field: payload["instances"]})
         except ValidationError as error:
-            raise ServiceError(422, "invalid_request", _validation_message(error)) from None
+            raise ServiceError(422, "invalid_request", validation_message(error)) from None
         result = await run(served, body)
         return {"predictions": next(iter(result.values())) if len(result) == 1 else result}
 
