@@ -82,8 +82,12 @@ def credit_model(name: str, scorer: CreditScorer) -> tuple[type[BaseModel], Call
     def predict(body: BaseModel) -> dict[str, Any]:
         rows = [row.model_dump() for row in body.rows]  # type: ignore[attr-defined]
         columns = [*scorer.numeric_, *scorer.categorical_]
+        as_text = set(scorer.categorical_)  # a category sent as 1 or true is the text "1"/"True"
         frame = pl.DataFrame(
-            {c: [row[c] for row in rows] for c in columns},
+            {
+                c: [row[c] if row[c] is None or c not in as_text else str(row[c]) for row in rows]
+                for c in columns
+            },
             schema={
                 **{c: pl.Float64 for c in scorer.numeric_},
                 **{c: pl.String for c in scorer.categorical_},

@@ -14,7 +14,7 @@ from deepfin.tasks.credit.estimator import CreditScorer
 class Strict(BaseModel):
     """Unknown fields are refused by name (a 422), never ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PriceRow(Strict):
