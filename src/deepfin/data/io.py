@@ -286,24 +286,26 @@ MAX_VALUE = 1e15  # no real price or volume comes near it: a unit or parsing err
 def _check_values(frame: pl.DataFrame) -> None:
     """Prices positive and volumes non-negative, all finite and of a believable size."""
     fields = [field for field in NUMERIC_FIELDS if field in frame.columns]
+    checks: dict[tuple[str, str], pl.Expr] = {}
     for field in fields:
         column = pl.col(field)
         low = column < 0 if field == "volume" else column <= 0
-        problems = {
-            "infinite": column.is_infinite(),
-            f"above {MAX_VALUE:g}": column.is_finite() & (column.abs() > MAX_VALUE),
-            "negative" if field == "volume" else "non-positive": low,
-        }
-        for what, condition in problems.items():
-            bad = frame.filter(condition)
-            if bad.height:
-                first = bad.row(0, named=True)
-                raise DataError(
-                    f"{bad.height} {what} {field} value(s), first {first['ticker']} on "
-                    f"{first['date']} ({first[field]}); "
-                    + (
-                        "log returns need prices > 0"
-                        if what == "non-positive"
-                        else "fix or remove those rows (a unit or parsing error?)"
-                    )
+        checks[(field, "infinite")] = column.is_infinite()
+        checks[(field, f"above {MAX_VALUE:g}")] = column.is_finite() & (column.abs() > MAX_VALUE)
+        checks[(field, "negative" if field == "volume" else "non-positive")] = low
+    # every count in one pass; the rows are looked at only when one is not zero
+    counts = frame.select(
+        [condition.sum().alias(str(i)) for i, condition in enumerate(checks.values())]
+    ).row(0)
+    for ((field, what), condition), count in zip(checks.items(), counts, strict=True):
+        if count:
+            first = frame.filter(condition).row(0, named=True)
+            raise DataError(
+                f"{count} {what} {field} value(s), first {first['ticker']} on "
+                f"{first['date']} ({first[field]}); "
+                + (
+                    "log returns need prices > 0"
+                    if what == "non-positive"
+                    else "fix or remove those rows (a unit or parsing error?)"
                 )
+            )
