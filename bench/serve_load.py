@@ -1,12 +1,14 @@
 """The service under load: requests/s and p50/p95/p99 latency per route at 1, 8 and 32
 concurrent clients, beside the same model called in-process, in the same run.
 
-Three runs are trained first (in a temporary folder): an LSTM forecaster (lookback 30) on the
-arch package's S&P 500 index, a logistic credit scorer on simulated applicants, and MiniLM
-(frozen, with a trained head) on generated headlines. The server runs as a subprocess on
+Four runs are trained first (in a temporary folder): an LSTM forecaster (lookback 30) on the
+arch package's S&P 500 index, a logistic credit scorer on simulated applicants, MiniLM
+(frozen, with a trained head) on generated headlines, and a VaR run (historical, GJR-GARCH
+normal and t, FHS at 99% and 97.5%) on the same index. The server runs as a subprocess on
 loopback with an API key, two model threads and one torch thread each; each client sends one
 request at a time for a bounded time: a single ticker's forecast (its last 60 days), one
-applicant's score with reason codes, one sentence's label.
+applicant's score with reason codes, one sentence's label, the index's VaR from its last 500
+returns.
 
     python bench/serve_load.py [--seconds 8]      # table on stdout, JSON in bench/results/
 """
@@ -31,6 +33,8 @@ from synthetic import RESULTS
 from deepfin import CreditScorer, Forecaster, TextClassifier, load_sample
 from deepfin.serving.keys import KeyStore
 from deepfin.serving.models import load_models
+from deepfin.tasks.risk.config import load_var_config
+from deepfin.tasks.risk.pipeline import run_var
 from deepfin.training import TrainingConfig
 
 CONCURRENCY = (1, 8, 32)
@@ -42,7 +46,7 @@ WORDS = {
 
 
 def train_runs(root: Path) -> dict[str, tuple[str, dict]]:
-    """The three runs, and one request body for each route."""
+    """The four runs, and one request body for each route."""
     quiet = TrainingConfig(epochs=3, progress=False)
     prices = load_sample("sp500")
     forecaster = Forecaster(model="lstm", lookback=30, training=quiet)
@@ -68,10 +72,17 @@ def train_runs(root: Path) -> dict[str, tuple[str, dict]]:
         labels.append(label)
     frame = pl.DataFrame({"text": texts, "label": labels})
     TextClassifier(model="minilm").fit(frame[:240], frame[240:]).save(root / "text")
+
+    overrides = {"walk_forward.test_start": "2018-06-01", "walk_forward.refit_every": 126}
+    run_var(
+        load_var_config(overrides={**overrides, "training.progress": False}), run_dir=root / "var"
+    )
+    closes = prices["close"].tail(501).to_list()
     return {
         "forecast": ("/models/forecast/forecast", {"rows": rows}),
         "credit": ("/models/credit/score", {"rows": [{"income": 0.3, "grade": "B"}]}),
         "text": ("/models/text/classify", {"texts": ["Company 7 raises dividend after sales"]}),
+        "var": ("/models/var/var", {"closes": closes}),
     }
 
 

@@ -12,6 +12,7 @@ from deepfin.serving.app import create_app
 from deepfin.serving.guards import Limits
 from deepfin.serving.keys import KeyStore
 from deepfin.serving.models import load_models
+from tests.serving.test_service import SERVED
 
 EXAMPLES = 40  # per route; the summary is printed (pytest -s shows it)
 
@@ -19,7 +20,7 @@ EXAMPLES = 40  # per route; the summary is printed (pytest -s shows it)
 @pytest.fixture(scope="module")
 def served(runs):
     root = runs["root"]
-    models = load_models([root / name for name in ("prices", "loans", "news", "charts")])
+    models = load_models([root / name for name in SERVED])
     keys = KeyStore.open(root / "keys.json")
     app = create_app(models, keys=keys, limits=Limits(rate="100000/minute", timeout_s=20))
     return app, (root / "key").read_text()
@@ -37,7 +38,7 @@ def test_no_server_errors_and_every_error_is_structured(served) -> None:
             negative = schemathesis.GenerationMode.NEGATIVE
             fuzz(operation.as_strategy(generation_mode=negative), label + " (invalid)", key, tried)
     print(f"schemathesis: {sum(tried.values())} examples over {len(tried)} routes, 0 failures")
-    assert len(tried) >= 13 and all(count > 0 for count in tried.values()), tried
+    assert len(tried) >= 15 and all(count > 0 for count in tried.values()), tried
 
 
 def fuzz(cases, label: str, key: str, tried: dict[str, int]) -> None:

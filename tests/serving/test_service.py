@@ -16,9 +16,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from deepfin import ChartClassifier, CreditScorer, Forecaster, TextClassifier
+from deepfin import ChartClassifier, CreditScorer, Forecaster, TextClassifier, load_run
+from deepfin.data.samples import load_prices
 from deepfin.serving.keys import KeyStore
+from deepfin.tasks.risk.var_model import returns_of_closes
 from deepfin.training import TrainingConfig
+from tests.tasks.risk.test_var_model import short_var_run
 from tests.tasks.test_contract import charts, loans, prices, texts
 
 FAST = TrainingConfig(epochs=2, batch_size=64, progress=False, seed=3)
@@ -81,17 +84,19 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     ChartClassifier(model_params={"channels": 8}, training=FAST).fit(train, val).save(
         root / "charts"
     )
+    short_var_run(root / "risk")
     store = KeyStore.open(root / "keys.json")
     (root / "key").write_text(store.add("tester"))
     return {"root": root}
 
 
+SERVED = ("prices", "loans", "news", "charts", "risk")
+
+
 @pytest.fixture(scope="module")
 def server(runs) -> Iterator[tuple[Server, httpx.Client]]:
     root = runs["root"]
-    served = [
-        arg for name in ("prices", "loans", "news", "charts") for arg in ("--run", str(root / name))
-    ]
+    served = [arg for name in SERVED for arg in ("--run", str(root / name))]
     serving = Server(
         *served,
         "--keys-file", str(root / "keys.json"), "--max-rows", "400", "--max-body-bytes", "200000",
@@ -146,6 +151,19 @@ def test_every_route_answers_as_the_run_does_in_process(runs, server) -> None:
         pl.DataFrame(answer.json()["up"])["up_probability"], up["up_probability"], atol=1e-6
     )
 
+    closes = load_prices("sp500")["close"].to_numpy()[-300:]
+    answer = client.post("/models/risk/var", json={"closes": closes.tolist()})
+    assert answer.status_code == 200, answer.text
+    tails = load_run(root / "risk").forecast(returns_of_closes(closes))
+    served = pl.DataFrame(answer.json()["tails"])
+    assert served["method"].to_list() == tails["method"].to_list()
+    np.testing.assert_allclose(served["var"], tails["var"], rtol=1e-6)
+    np.testing.assert_allclose(served["es"], tails["es"], rtol=1e-6)
+    returns = returns_of_closes(closes).tolist()
+    again = client.post("/invocations?model=risk", json={"instances": returns})
+    assert again.status_code == 200, again.text
+    assert again.json()["predictions"]["tails"] == answer.json()["tails"]
+
     answer = client.post("/invocations?model=news", json={"instances": messages})
     assert answer.status_code == 200
     assert [row["predicted"] for row in answer.json()["predictions"]] == labels[
@@ -156,14 +174,17 @@ def test_every_route_answers_as_the_run_does_in_process(runs, server) -> None:
 def test_the_model_list_and_the_docs(server) -> None:
     _, client = server
     listed = {model["name"]: model for model in client.get("/models").json()}
-    assert set(listed) == {"prices", "loans", "news", "charts"}
+    assert set(listed) == set(SERVED)
+    assert listed["risk"]["route"] == "/models/risk/var"
+    assert listed["risk"]["data"]["fitted_through"] == "2018-12-31"
+    assert 0 <= listed["risk"]["metrics"]["garch_t_0.99"]["kupiec_p"] <= 1
     assert listed["loans"]["route"] == "/models/loans/score"
     row_schema = next(iter(listed["loans"]["input_schema"]["$defs"].values()))
     assert set(row_schema["properties"]) == {"income", "grade"}
     assert listed["news"]["created"] is not None
     assert client.get("/docs").status_code == 200
     assert "/models/news/classify" in client.get("/openapi.json").json()["paths"]
-    assert client.get("/ready").json() == {"ready": True, "models": 4}
+    assert client.get("/ready").json() == {"ready": True, "models": len(SERVED)}
     assert client.get("/ping").status_code == 200
 
 
@@ -208,6 +229,10 @@ def test_limits_and_bad_bodies_are_structured_errors(server) -> None:
          422, "unusable_input"),
         (client.post("/models/news/classify", content=b"{not json",
                      headers={"content-type": "application/json"}), 422, "invalid_request"),
+        (client.post("/models/risk/var", json={"returns": [0.01] * 20}), 422, "unusable_input"),
+        (client.post("/models/risk/var", json={"returns": [1.5] * 300}), 422, "unusable_input"),
+        (client.post("/models/risk/var", json={"returns": [0.01], "closes": [1.0, 2.0]}), 422,
+         "invalid_request"),
         (client.get("/models/nope/score"), 404, "not_found"),
         (client.get("/models/news/classify"), 405, "method_not_allowed"),
     ]  # fmt: skip
@@ -218,6 +243,8 @@ def test_limits_and_bad_bodies_are_structured_errors(server) -> None:
     unknown = cases[3][0].json()["error"]["message"]
     assert "salary" in unknown and "unknown field" in unknown
     assert "loan_id: identifier column" in cases[4][0].json()["error"]["message"]
+    assert "at least 250 daily returns" in cases[7][0].json()["error"]["message"]
+    assert "not percent" in cases[8][0].json()["error"]["message"]
     # a path given as a ticker is a name, never a file to open
     path_ticker = [
         {"date": f"2020-01-{d:02d}", "ticker": "../../etc/passwd", "close": 5.0 + d}
@@ -282,3 +309,37 @@ def test_rate_limits_answer_429_with_retry_after_and_metrics_count(runs) -> None
     assert 'deepfin_requests_total{route="/models/news/classify",status="200"} 3.0' in exposition
     assert 'deepfin_requests_total{route="/models/news/classify",status="429"} 1.0' in exposition
     assert "deepfin_request_seconds_bucket" in exposition
+
+
+def test_sigterm_lets_the_request_in_flight_finish(runs) -> None:
+    import signal
+
+    root = runs["root"]
+    serving = Server("--run", str(root / "news"), "--no-auth")
+    body = b'{"texts": ["profit up", "shares plunge"]}'
+    head = (
+        f"POST /models/news/classify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", serving.port)) as connection:
+        connection.sendall(head + body[:10])  # the request has begun
+        time.sleep(0.3)
+        serving.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert serving.process.poll() is None  # it waits for the request
+        connection.sendall(body[10:])
+        answer = b""
+        while b"}]}" not in answer:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b'"predicted"' in answer
+    serving.process.wait(timeout=30)  # it stops by itself once the answer is sent
+    output = serving.stop()
+    # uvicorn re-raises the signal once it has shut down, so the exit is by SIGTERM
+    assert serving.process.returncode in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output
+    with pytest.raises(httpx.TransportError):
+        httpx.get(serving.url + "/health", timeout=1)

@@ -13,12 +13,13 @@ if TYPE_CHECKING:
     from deepfin.tasks.charts.images import ImageClassifier
     from deepfin.tasks.credit.estimator import CreditScorer
     from deepfin.tasks.forecasting.estimator import Forecaster
+    from deepfin.tasks.risk.var_model import VarModel
     from deepfin.tasks.text.estimator import TextClassifier
 
 
 def load_run(
     run_dir: Path | str,
-) -> Forecaster | CreditScorer | TextClassifier | ChartClassifier | ImageClassifier:
+) -> Forecaster | CreditScorer | TextClassifier | ChartClassifier | ImageClassifier | VarModel:
     """The fitted estimator saved in `run_dir`; loading reads JSON and safetensors only."""
     run_dir = Path(run_dir)
     task = read_task(run_dir)
@@ -44,10 +45,9 @@ def load_run(
 
         return ImageClassifier.load(run_dir)
     if task == "risk":
-        raise RunFolderError(
-            f"{run_dir} is a risk backtest of several models (walk-forward forecasts and their "
-            "scores in predictions.parquet and metrics.json), not one fitted model"
-        )
+        from deepfin.tasks.risk.var_model import VarModel
+
+        return VarModel.load(run_dir)
     if task in ("compare", "backtest"):
         inner = "<model>/" if task == "compare" else "last_fold_<model>/"
         raise RunFolderError(

@@ -181,7 +181,7 @@ def create_app(
             raise ServiceError(422, "invalid_request", "the body is not JSON") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
             raise ServiceError(422, "invalid_request", 'send {"instances": [...]}')
-        field = "texts" if served.request is TextsRequest else "rows"
+        field = getattr(served.request, "instances", "rows")
         try:
             body = served.request.model_validate({field: payload["instances"]})
         except ValidationError as error:
@@ -193,7 +193,8 @@ def create_app(
 
 
 def _check_size(body: BaseModel, limits: Limits) -> None:
-    rows = getattr(body, "rows", None) or getattr(body, "texts", None) or []
+    given = [getattr(body, name, None) for name in ("rows", "texts", "returns", "closes")]
+    rows: list[Any] = next((got for got in given if got), [])
     if len(rows) > limits.max_rows:
         raise ServiceError(
             413, "too_many_rows", f"at most {limits.max_rows} rows per request; got {len(rows)}"

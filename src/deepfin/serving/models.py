@@ -17,16 +17,23 @@ from pydantic import BaseModel
 from deepfin.errors import DataError, DeepfinError, RunFolderError
 from deepfin.runs.files import CONFIG, read_json
 from deepfin.runs.load import load_run
-from deepfin.serving.schemas import PricesRequest, TextsRequest, loan_request
+from deepfin.serving.schemas import PricesRequest, ReturnsRequest, TextsRequest, loan_request
 from deepfin.tasks.charts.estimator import ChartClassifier
 from deepfin.tasks.credit.estimator import CreditScorer
 from deepfin.tasks.forecasting.estimator import Forecaster
+from deepfin.tasks.risk.var_model import VarModel, returns_of_closes
 from deepfin.tasks.text.estimator import TextClassifier
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # per task: the route's last part
-ROUTES = {"forecast": "forecast", "credit": "score", "text": "classify", "chart": "charts"}
+ROUTES = {
+    "forecast": "forecast",
+    "credit": "score",
+    "text": "classify",
+    "chart": "charts",
+    "risk": "var",
+}
 
 
 @dataclass
@@ -119,6 +126,20 @@ def chart_model(classifier: ChartClassifier) -> tuple[type[BaseModel], Callable[
     return PricesRequest, predict
 
 
+def var_model(model: VarModel) -> tuple[type[BaseModel], Callable[..., Any]]:
+    """A series' recent returns (or closes) in; VaR and ES by method and level out."""
+
+    def predict(body: BaseModel) -> dict[str, Any]:
+        assert isinstance(body, ReturnsRequest)
+        if body.returns is not None:
+            returns = np.array(body.returns)
+        else:
+            returns = returns_of_closes(np.array(body.closes))
+        return {"horizon": model.horizon, "tails": _rows(model.forecast(returns))}
+
+    return ReturnsRequest, predict
+
+
 def served_model(name: str, run_dir: Path) -> ServedModel:
     """The run folder at `run_dir`, loaded and made ready to serve as `name`."""
     estimator = load_run(run_dir)
@@ -136,6 +157,9 @@ def served_model(name: str, run_dir: Path) -> ServedModel:
     elif isinstance(estimator, ChartClassifier):
         request, predict = chart_model(estimator)
         model = estimator.config.model
+    elif isinstance(estimator, VarModel):
+        request, predict = var_model(estimator)
+        model = ",".join(estimator.methods)
     else:
         raise RunFolderError(f"{run_dir} is a {task} run, which the service does not serve")
     metrics = getattr(estimator, "metrics_", None) or {}
@@ -144,6 +168,10 @@ def served_model(name: str, run_dir: Path) -> ServedModel:
         "data": metrics.get("split", {}) if isinstance(metrics, dict) else {},
         "metrics": _summary(metrics),
     }
+    if isinstance(estimator, VarModel):
+        info["data"] = {"series": estimator.series, "test": metrics.get("test"),
+                        "fitted_through": estimator.fitted_through}  # fmt: skip
+        info["metrics"] = _backtests(metrics, estimator.methods)
     return ServedModel(name, task, model, request, predict, info)
 
 
@@ -161,6 +189,18 @@ def _summary(metrics: Any) -> dict[str, Any]:
                 if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
             }
     return {}
+
+
+def _backtests(metrics: dict[str, Any], methods: tuple[str, ...]) -> dict[str, Any]:
+    """A VaR run's backtests of the served methods: breach rate and Kupiec's p per level."""
+    rows = metrics.get("backtests", [])
+    return {
+        f"{row['method']}_{row['level']:g}": {
+            "breach_rate": row.get("breach_rate"),
+            "kupiec_p": row.get("kupiec_p"),
+        }
+        for row in rows if isinstance(row, dict) and row.get("method") in methods
+    }  # fmt: skip
 
 
 def load_models(

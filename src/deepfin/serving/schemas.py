@@ -4,7 +4,7 @@ preprocessing: a credit run's feature names and categories, a price run's column
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -15,6 +15,7 @@ class Strict(BaseModel):
     """Unknown fields are refused by name (a 422), never ignored."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    instances: ClassVar[str] = "rows"  # the field /invocations fills with its "instances"
 
 
 class PriceRow(Strict):
@@ -38,7 +39,22 @@ class PricesRequest(Strict):
 class TextsRequest(Strict):
     """Texts to label."""
 
+    instances: ClassVar[str] = "texts"
     texts: list[str] = Field(min_length=1)
+
+
+class ReturnsRequest(Strict):
+    """One series' recent days, oldest first: its daily log returns, or its closes."""
+
+    instances: ClassVar[str] = "returns"
+    returns: list[float] | None = Field(default=None, min_length=1)
+    closes: list[float] | None = Field(default=None, min_length=2)
+
+    @model_validator(mode="after")
+    def one_of_them(self) -> ReturnsRequest:
+        if (self.returns is None) == (self.closes is None):
+            raise ValueError("send either returns or closes")
+        return self
 
 
 class ErrorBody(BaseModel):

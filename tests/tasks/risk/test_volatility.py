@@ -114,7 +114,7 @@ def test_cli_run_with_a_network_first(garch_csv, tmp_path) -> None:
     assert (predictions["gru"] > 0).all() and predictions["gru"].is_finite().all()
     config = json.loads((run_dir / "config.json").read_text())
     assert config["task"] == "risk"
-    with pytest.raises(RunFolderError, match="several models"):
+    with pytest.raises(RunFolderError, match="volatility backtest"):
         load_run(run_dir)
 
 

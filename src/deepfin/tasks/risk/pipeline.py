@@ -28,6 +28,7 @@ from deepfin.tasks.risk.config import VarRunConfig
 from deepfin.tasks.risk.evaluation import backtest_table
 from deepfin.tasks.risk.portfolio import risk_by_asset, stress_scenarios
 from deepfin.tasks.risk.var import TailNets, var_walk_forward
+from deepfin.tasks.risk.var_model import VarModel
 from deepfin.tasks.risk.volatility import Series, read_frame, series_of
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,20 @@ def run_var(config: VarRunConfig, *, run_dir: Path) -> dict[str, Any]:
             "backtests": table.to_dicts(),
             **({"portfolio": portfolio_metrics} if portfolio is not None else {}),
         }
+        kept = VarModel.fit(
+            series.history,
+            methods=config.var.methods,
+            levels=config.var.levels,
+            horizon=horizon,
+            series=series.name,
+            fitted_through=str(dates[-1]),
+        )
         write_frame(run_dir / "predictions.parquet", pl.DataFrame(columns))
         write_json(run_dir / "metrics.json", metrics)
-        write_json(run_dir / CONFIG, {**run_header("risk"), **dataclasses.asdict(config)})
+        saved = {**run_header("risk"), **dataclasses.asdict(config)}
+        if kept is not None:  # what `load_run` and `deepfin serve` open
+            saved["model"] = kept.to_config()
+        write_json(run_dir / CONFIG, saved)
     return metrics
 
 
