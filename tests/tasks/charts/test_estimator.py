@@ -120,6 +120,9 @@ def test_charts_drawn_another_way_are_refused() -> None:
     other_split = split_charts(other, horizon=1, stride=1)
     with pytest.raises(DataError, match="drawn as"):
         model.up_probability(other_split.test)
+    # closes alone cannot feed nets that learned bars; the message says what would
+    with pytest.raises(DataError, match=r"lacks open, high, low .*trained with --style line"):
+        model.predict(candle_panel(6, 60, signal=0.5).select("date", "ticker", "close"))
 
 
 def test_one_class_of_training_charts_is_refused() -> None:

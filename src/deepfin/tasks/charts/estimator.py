@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from deepfin.data.chart_panel import ChartPanel, ChartSet, chart_samples
+from deepfin.data.chart_panel import OHLC, ChartPanel, ChartSet, chart_samples
 from deepfin.data.charts import ChartStyle
 from deepfin.data.images import ChartBatches
 from deepfin.errors import DataError
@@ -206,6 +206,12 @@ class ChartClassifier(Estimator):
         """Every chart of a price frame (as `read_prices` returns), or each ticker's latest."""
         self.check_is_fitted()
         assert self.style_ is not None
+        missing = [name for name in OHLC if name not in frame.columns]
+        if missing and not self.style_.line:
+            raise DataError(
+                f"this run's nets read bar charts of open, high, low and close; the data lacks "
+                f"{', '.join(missing)} (a close-only file needs a run trained with --style line)"
+            )
         panel = ChartPanel.from_frame(frame, self.style_)
         samples = chart_samples(panel, horizon=self.horizon_, stride=1)
         if latest:
