@@ -120,6 +120,8 @@ def fit_model(
                 )
                 run.record(model, epoch, train_loss, val_loss, time.perf_counter() - began, score)
                 progress.update(task, status=run.status(config.epochs))
+                if not progress.console.is_terminal:  # a log file or a pipe gets a line an epoch
+                    log.info("%s (%.0f s)", run.status(config.epochs), time.perf_counter() - began)
                 if checkpoint_dir is not None and distributed.is_main_process():
                     save_checkpoint(
                         checkpoint_dir, model, optimizer, run.best, asdict(run.history), epoch
