@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,10 +20,9 @@ def integrated_gradients(
     rows_per_batch: int = 256,
 ) -> np.ndarray:
     """Attributions (N, F) of the model's output to each input; they sum to f(x) - f(reference)."""
-    # Gauss-Legendre nodes: the path integral of a smooth net is exact to many digits in 32 steps
-    nodes, weights = np.polynomial.legendre.leggauss(steps)
-    alphas = torch.tensor((nodes + 1) / 2, dtype=inputs.dtype)  # (S,) on [0, 1]
-    node_weights = torch.tensor(weights / 2, dtype=inputs.dtype)  # (S,), sum to 1
+    alphas, node_weights = (
+        torch.tensor(values, dtype=inputs.dtype) for values in _path_nodes(steps)
+    )
     was_training = model.training
     model.eval()
     chunks = []
@@ -39,6 +39,14 @@ def integrated_gradients(
     if not chunks:
         return np.zeros((0, inputs.shape[1]))
     return torch.cat(chunks).double().numpy()
+
+
+@functools.cache
+def _path_nodes(steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes (S,) on [0, 1] and their weights (summing to 1): the path integral
+    of a smooth net is exact to many digits in 32 steps."""
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    return (nodes + 1) / 2, weights / 2
 
 
 def group_columns(attributions: np.ndarray, sources: Sequence[str]) -> tuple[np.ndarray, list[str]]:
