@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from deepfin.errors import DeepfinError
+from deepfin.serving.batching import Batcher
 from deepfin.serving.guards import (
     BodyLimit,
     Limits,
@@ -106,12 +107,29 @@ def create_app(
         )
         return response
 
-    async def run(served: ServedModel, body: BaseModel) -> dict[str, Any]:
-        _check_size(body, limits)
+    async def in_thread(function: Callable[[Any], Any], argument: Any) -> Any:
+        return await anyio.to_thread.run_sync(function, argument, limiter=limiter)
 
+    batchers = {
+        name: Batcher(
+            served.predict_many,
+            in_thread,
+            concurrency=limits.workers,
+            max_rows=limits.max_rows,
+            observe=metrics.batch.labels(name).observe,
+        )
+        for name, served in models.items()
+        if served.predict_many is not None
+    }
+
+    async def run(served: ServedModel, body: BaseModel) -> dict[str, Any]:
+        rows = _check_size(body, limits)
+        batcher = batchers.get(served.name)
         try:
             with anyio.fail_after(limits.timeout_s):
-                return await anyio.to_thread.run_sync(served.predict, body, limiter=limiter)
+                if batcher is not None:
+                    return await batcher.submit(body, rows)
+                return dict(await in_thread(served.predict, body))
         except TimeoutError:
             raise ServiceError(
                 504, "timeout", f"the model took over {limits.timeout_s:g} s"
@@ -192,7 +210,8 @@ def create_app(
     return app
 
 
-def _check_size(body: BaseModel, limits: Limits) -> None:
+def _check_size(body: BaseModel, limits: Limits) -> int:
+    """The rows (or texts, or returns) of `body`, refused past the limits."""
     given = [getattr(body, name, None) for name in ("rows", "texts", "returns", "closes")]
     rows: list[Any] = next((got for got in given if got), [])
     if len(rows) > limits.max_rows:
@@ -211,6 +230,7 @@ def _check_size(body: BaseModel, limits: Limits) -> None:
         tickers = {row.ticker for row in body.rows}
         if len(tickers) > limits.max_rows:
             raise ServiceError(413, "too_many_rows", "too many tickers in one request")
+    return len(rows)
 
 
 def _endpoint(

@@ -116,8 +116,9 @@ class RateLimit:
 
 
 class ServiceMetrics:
-    """Request counts and latency histograms per route template and status, in their own
-    registry (several apps in one process never share counters)."""
+    """Request counts and latency histograms per route template and status, and the requests
+    each batched model call answered, in their own registry (several apps in one process never
+    share counters)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -129,6 +130,10 @@ class ServiceMetrics:
             "deepfin_request_seconds", "Request latency by route", ["route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
             registry=self.registry,
+        )  # fmt: skip
+        self.batch = Histogram(
+            "deepfin_batch_requests", "Requests answered by one model call, by model", ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry,
         )  # fmt: skip
 
     def observe(self, route: str, status: int, seconds: float) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from deepfin.errors import DataError, DeepfinError, RunFolderError
 from deepfin.runs.files import CONFIG, read_json
 from deepfin.runs.load import load_run
+from deepfin.serving.batching import PredictMany
 from deepfin.serving.schemas import PricesRequest, ReturnsRequest, TextsRequest, loan_request
 from deepfin.tasks.charts.estimator import ChartClassifier
 from deepfin.tasks.credit.estimator import CreditScorer
@@ -46,6 +47,7 @@ class ServedModel:
     request: type[BaseModel]
     predict: Callable[[BaseModel], dict[str, Any]]
     info: dict[str, Any]
+    predict_many: PredictMany | None = None  # several requests in one call, where rows are alone
 
     @property
     def route(self) -> str:
@@ -82,12 +84,13 @@ def forecast_model(forecaster: Forecaster) -> tuple[type[BaseModel], Callable[[B
     return PricesRequest, predict
 
 
-def credit_model(name: str, scorer: CreditScorer) -> tuple[type[BaseModel], Callable[..., Any]]:
-    """Applicants in; default probability, score, band and reason codes out."""
+def credit_model(name: str, scorer: CreditScorer) -> tuple[type[BaseModel], PredictMany]:
+    """Applicants in; default probability, score, band and reason codes out. Each row is scored
+    alone, so the rows of several requests are scored together."""
     request = loan_request(name, scorer)
 
-    def predict(body: BaseModel) -> dict[str, Any]:
-        rows = [row.model_dump() for row in body.rows]  # type: ignore[attr-defined]
+    def predict_many(bodies: list[BaseModel]) -> list[dict[str, Any]]:
+        rows = [row.model_dump() for body in bodies for row in body.rows]  # type: ignore[attr-defined]
         columns = [*scorer.numeric_, *scorer.categorical_]
         as_text = set(scorer.categorical_)  # a category sent as 1 or true is the text "1"/"True"
         frame = pl.DataFrame(
@@ -100,20 +103,37 @@ def credit_model(name: str, scorer: CreditScorer) -> tuple[type[BaseModel], Call
                 **{c: pl.String for c in scorer.categorical_},
             },
         )
-        return {"scores": _rows(scorer.score(frame))}
+        scores = _rows(scorer.score(frame))
+        return [{"scores": part} for part in _parts(scores, bodies, "rows")]
 
-    return request, predict
+    return request, predict_many
 
 
-def text_model(classifier: TextClassifier) -> tuple[type[BaseModel], Callable[..., Any]]:
-    """Texts in; label, probability and the runners-up (or a score) out."""
+def text_model(classifier: TextClassifier) -> tuple[type[BaseModel], PredictMany]:
+    """Texts in; label, probability and the runners-up (or a score) out. Each text is labelled
+    alone, so the texts of several requests are labelled together."""
 
-    def predict(body: BaseModel) -> dict[str, Any]:
-        assert isinstance(body, TextsRequest)
-        labelled = classifier.predict(pl.DataFrame({"text": body.texts}))
-        return {"labels": _rows(labelled.drop("text"))}
+    def predict_many(bodies: list[BaseModel]) -> list[dict[str, Any]]:
+        texts = [text for body in bodies for text in body.texts]  # type: ignore[attr-defined]
+        labelled = _rows(classifier.predict(pl.DataFrame({"text": texts})).drop("text"))
+        return [{"labels": part} for part in _parts(labelled, bodies, "texts")]
 
-    return TextsRequest, predict
+    return TextsRequest, predict_many
+
+
+def _parts(rows: list[Any], bodies: list[BaseModel], field: str) -> list[list[Any]]:
+    """`rows` cut back into each body's share, in order."""
+    parts, start = [], 0
+    for body in bodies:
+        size = len(getattr(body, field))
+        parts.append(rows[start : start + size])
+        start += size
+    return parts
+
+
+def one(predict_many: PredictMany) -> Callable[[BaseModel], dict[str, Any]]:
+    """The prediction of one request by a batch prediction."""
+    return lambda body: predict_many([body])[0]
 
 
 def chart_model(classifier: ChartClassifier) -> tuple[type[BaseModel], Callable[..., Any]]:
@@ -145,14 +165,17 @@ def served_model(name: str, run_dir: Path) -> ServedModel:
     estimator = load_run(run_dir)
     saved = read_json(run_dir / CONFIG)
     task = str(saved["task"])
+    many: PredictMany | None = None
     if isinstance(estimator, Forecaster):
         request, predict = forecast_model(estimator)
         model = estimator.config.model
     elif isinstance(estimator, CreditScorer):
-        request, predict = credit_model(name, estimator)
+        request, many = credit_model(name, estimator)
+        predict = one(many)
         model = estimator.config.model
     elif isinstance(estimator, TextClassifier):
-        request, predict = text_model(estimator)
+        request, many = text_model(estimator)
+        predict = one(many)
         model = estimator.model_name
     elif isinstance(estimator, ChartClassifier):
         request, predict = chart_model(estimator)
@@ -172,7 +195,7 @@ def served_model(name: str, run_dir: Path) -> ServedModel:
         info["data"] = {"series": estimator.series, "test": metrics.get("test"),
                         "fitted_through": estimator.fitted_through}  # fmt: skip
         info["metrics"] = _backtests(metrics, estimator.methods)
-    return ServedModel(name, task, model, request, predict, info)
+    return ServedModel(name, task, model, request, predict, info, many)
 
 
 def _summary(metrics: Any) -> dict[str, Any]:
