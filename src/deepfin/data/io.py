@@ -172,13 +172,15 @@ def _parse_dates(frame: pl.DataFrame) -> pl.DataFrame:
         raise DataError(f"{parsed.null_count()} row(s) have no date; remove them")
     if isinstance(parsed.dtype, pl.Datetime) and (parsed.dt.truncate("1d") == parsed).all():
         parsed = parsed.dt.date()  # daily data stays calendar dates
+    if dtype == pl.Date:
+        return frame  # dates already
     return frame.with_columns(parsed.alias("date"))
 
 
 def _cast_numeric(frame: pl.DataFrame) -> pl.DataFrame:
     casts = []
     for field in NUMERIC_FIELDS:
-        if field not in frame.columns:
+        if field not in frame.columns or frame.schema[field] == pl.Float64:
             continue
         column = frame[field]
         if column.dtype.is_numeric():
@@ -199,13 +201,15 @@ def _cast_numeric(frame: pl.DataFrame) -> pl.DataFrame:
                 f"{example!r} ({bad['ticker'][0]}, {bad['date'][0]}); fix or remove them{hint}"
             )
         casts.append(as_number)
-    return frame.with_columns(casts)
+    return frame.with_columns(casts) if casts else frame
 
 
 def _check_not_empty(frame: pl.DataFrame) -> None:
     """Every price column holds numbers (an all-empty one is the wrong column)."""
-    for field in NUMERIC_FIELDS:
-        if field in frame.columns and frame[field].fill_nan(None).null_count() == frame.height:
+    fields = [field for field in NUMERIC_FIELDS if field in frame.columns]
+    empty = frame.select(pl.col(fields).fill_nan(None).null_count()).row(0)  # one pass
+    for field, count in zip(fields, empty, strict=True):
+        if count == frame.height:
             raise DataError(
                 f"the {field} column holds no numbers (all {frame.height} values are empty or "
                 f"NaN); name the right column with --column {field}=NAME"
@@ -244,9 +248,10 @@ def _fill_missing(frame: pl.DataFrame, *, ffill_limit: int, whole: bool) -> pl.D
     Leading rows that precede a ticker's first complete row cannot be filled and are dropped.
     """
     fields = [field for field in NUMERIC_FIELDS if field in frame.columns]
-    frame = frame.with_columns(pl.col(field).fill_nan(None) for field in fields)
-    if not frame.select(pl.any_horizontal(pl.col(fields).is_null()).any()).item():
+    missing = pl.any_horizontal(pl.col(fields).fill_nan(None).is_null()).any()
+    if not frame.select(missing).item():
         return frame  # nothing missing, the usual case: skip the per-ticker passes below
+    frame = frame.with_columns(pl.col(field).fill_nan(None) for field in fields)
     filled = frame.with_columns(
         pl.col(field).forward_fill(limit=ffill_limit).over("ticker") for field in fields
     )
