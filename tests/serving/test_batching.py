@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import polars as pl
 
-from deepfin import TextClassifier
+from deepfin import Forecaster, TextClassifier
 from deepfin.errors import DataError
 from deepfin.serving.app import create_app
 from deepfin.serving.batching import Batcher
@@ -117,3 +117,44 @@ def test_batched_answers_through_the_service_equal_the_run_in_process(runs) -> N
         exposition.split(f'deepfin_batch_requests_count{{model="{task}"}} ')[1].split()[0]
     )
     assert calls_made < len(requests)  # some calls answered several requests
+
+
+def test_batched_forecasts_equal_each_request_forecast_alone(runs) -> None:
+    root = runs["root"]
+    models = load_models([root / "prices"])
+    assert models["prices"].predict_many is not None  # no per-ticker scaling, no cross-section
+    app = create_app(models, keys=None, limits=Limits(rate="100000/minute"))
+    frame = pl.read_parquet(root / "prices.parquet")
+    tickers = frame["ticker"].unique(maintain_order=True).to_list()
+    bodies = []
+    for i in range(24):
+        part = frame.filter(pl.col("ticker").is_in(tickers[i % 2 :: 2][: 1 + i % 3]))
+        part = part.filter(pl.col("date") <= part["date"].unique().sort()[-1 - i % 8])
+        bodies.append(part.with_columns(pl.col("date").cast(pl.String)).to_dicts())
+    bodies[5] = bodies[5][:3]  # too few days for a window: refused, alone
+
+    async def send_all():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+            answers = await asyncio.gather(
+                *(client.post("/models/prices/forecast", json={"rows": b}) for b in bodies)
+            )
+            return answers, (await client.get("/metrics")).text
+
+    answers, exposition = asyncio.run(send_all())
+    forecaster = Forecaster.load(root / "prices")
+    for i, (rows, answer) in enumerate(zip(bodies, answers, strict=True)):
+        if i == 5:
+            assert answer.status_code == 422 and "no complete window" in answer.text
+            continue
+        assert answer.status_code == 200, answer.text
+        mine = forecaster.predict(pl.DataFrame(rows).with_columns(pl.col("date").str.to_date()))
+        mine = mine.filter(pl.col("date") == pl.col("date").max().over("ticker"))
+        served = pl.DataFrame(answer.json()["forecasts"])
+        assert served["ticker"].to_list() == mine["ticker"].to_list()
+        assert served["date"].to_list() == mine["date"].cast(pl.String).to_list()
+        np.testing.assert_allclose(
+            served["forecast_log_return"], mine["forecast_log_return"], atol=1e-6
+        )
+    calls_made = exposition.split('deepfin_batch_requests_count{model="prices"} ')[1].split()[0]
+    assert float(calls_made) < len(bodies)

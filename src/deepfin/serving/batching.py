@@ -12,14 +12,16 @@ from pydantic import BaseModel
 
 from deepfin.errors import DeepfinError
 
-PredictMany = Callable[[list[BaseModel]], list[dict[str, Any]]]
-RunSync = Callable[[PredictMany, list[BaseModel]], Awaitable[list[dict[str, Any]]]]
+# each request's answer, or the error its own data raised
+PredictMany = Callable[[list[BaseModel]], list[dict[str, Any] | DeepfinError]]
+RunSync = Callable[[PredictMany, list[BaseModel]], Awaitable[list[dict[str, Any] | DeepfinError]]]
 
 
 class Batcher:
     """At most `concurrency` calls of `predict_many` at once, each over the requests waiting
-    (up to `max_rows` rows in all); a call that fails on a request's data is retried request by
-    request, so only that request gets the error."""
+    (up to `max_rows` rows in all). It answers each request, or gives the error of that
+    request's own data; a call that fails as a whole on data is retried request by request, so
+    only the request at fault gets the error."""
 
     def __init__(
         self,
@@ -78,7 +80,10 @@ class Batcher:
                 _settle(future, error=error)
             return
         for (_, _, future), answer in zip(live, answers, strict=True):
-            _settle(future, answer=answer)
+            if isinstance(answer, DeepfinError):  # that request's own data failed
+                _settle(future, error=answer)
+            else:
+                _settle(future, answer=answer)
 
 
 def _settle(

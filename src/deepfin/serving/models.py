@@ -73,15 +73,40 @@ def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return out.to_dicts()
 
 
-def forecast_model(forecaster: Forecaster) -> tuple[type[BaseModel], Callable[[BaseModel], Any]]:
-    """Recent prices in; each ticker's forecast from its latest day out."""
+def forecast_model(forecaster: Forecaster) -> tuple[type[BaseModel], PredictMany, bool]:
+    """Recent prices in; each ticker's forecast from its latest day out. Whether each ticker is
+    forecast alone (no per-ticker scaling, no cross-section), so that the tickers of several
+    requests can be forecast together."""
+    config = forecaster.config
+    alone = not config.scale_per_ticker and config.cross_section_norm == "none"
 
-    def predict(body: BaseModel) -> dict[str, Any]:
-        forecasts = forecaster.predict(_prices(body))
+    def answer(forecasts: pl.DataFrame) -> dict[str, Any]:
         latest = forecasts.filter(pl.col("date") == pl.col("date").max().over("ticker"))
-        return {"horizon": forecaster.config.horizon, "forecasts": _rows(latest)}
+        return {"horizon": config.horizon, "forecasts": _rows(latest)}
 
-    return PricesRequest, predict
+    def predict_many(bodies: list[BaseModel]) -> list[dict[str, Any] | DeepfinError]:
+        frames = [_prices(body) for body in bodies]
+        if len(frames) == 1 or len({tuple(frame.columns) for frame in frames}) > 1:
+            return [answer(forecaster.predict(frame)) for frame in frames]
+        # each request's tickers under a name of their own, "<request>|<ticker>"
+        tagged = pl.concat(
+            frame.with_columns(pl.format("{}|{}", pl.lit(i), "ticker").alias("ticker"))
+            for i, frame in enumerate(frames)
+        )
+        forecasts = forecaster.predict(tagged)
+        request = forecasts["ticker"].str.extract(r"^(\d+)\|", 1).cast(pl.Int64)
+        forecasts = forecasts.with_columns(pl.col("ticker").str.replace(r"^\d+\|", ""))
+        answers: list[dict[str, Any] | DeepfinError] = []
+        for i, frame in enumerate(frames):
+            part = forecasts.filter(request == i)
+            # a request with no complete window is forecast alone, to be refused as it would be
+            try:
+                answers.append(answer(part) if part.height else answer(forecaster.predict(frame)))
+            except DeepfinError as error:
+                answers.append(error)
+        return answers
+
+    return PricesRequest, predict_many, alone
 
 
 def credit_model(name: str, scorer: CreditScorer) -> tuple[type[BaseModel], PredictMany]:
@@ -89,7 +114,7 @@ def credit_model(name: str, scorer: CreditScorer) -> tuple[type[BaseModel], Pred
     alone, so the rows of several requests are scored together."""
     request = loan_request(name, scorer)
 
-    def predict_many(bodies: list[BaseModel]) -> list[dict[str, Any]]:
+    def predict_many(bodies: list[BaseModel]) -> list[dict[str, Any] | DeepfinError]:
         rows = [row.model_dump() for body in bodies for row in body.rows]  # type: ignore[attr-defined]
         columns = [*scorer.numeric_, *scorer.categorical_]
         as_text = set(scorer.categorical_)  # a category sent as 1 or true is the text "1"/"True"
@@ -113,7 +138,7 @@ def text_model(classifier: TextClassifier) -> tuple[type[BaseModel], PredictMany
     """Texts in; label, probability and the runners-up (or a score) out. Each text is labelled
     alone, so the texts of several requests are labelled together."""
 
-    def predict_many(bodies: list[BaseModel]) -> list[dict[str, Any]]:
+    def predict_many(bodies: list[BaseModel]) -> list[dict[str, Any] | DeepfinError]:
         texts = [text for body in bodies for text in body.texts]  # type: ignore[attr-defined]
         labelled = _rows(classifier.predict(pl.DataFrame({"text": texts})).drop("text"))
         return [{"labels": part} for part in _parts(labelled, bodies, "texts")]
@@ -133,7 +158,14 @@ def _parts(rows: list[Any], bodies: list[BaseModel], field: str) -> list[list[An
 
 def one(predict_many: PredictMany) -> Callable[[BaseModel], dict[str, Any]]:
     """The prediction of one request by a batch prediction."""
-    return lambda body: predict_many([body])[0]
+
+    def predict(body: BaseModel) -> dict[str, Any]:
+        (answer,) = predict_many([body])
+        if isinstance(answer, DeepfinError):
+            raise answer
+        return answer
+
+    return predict
 
 
 def chart_model(classifier: ChartClassifier) -> tuple[type[BaseModel], Callable[..., Any]]:
@@ -167,7 +199,9 @@ def served_model(name: str, run_dir: Path) -> ServedModel:
     task = str(saved["task"])
     many: PredictMany | None = None
     if isinstance(estimator, Forecaster):
-        request, predict = forecast_model(estimator)
+        request, many, alone = forecast_model(estimator)
+        predict = one(many)
+        many = many if alone else None
         model = estimator.config.model
     elif isinstance(estimator, CreditScorer):
         request, many = credit_model(name, estimator)
