@@ -87,6 +87,20 @@ def test_a_caller_that_left_does_not_stop_the_others() -> None:
     assert calls == [1, 1]  # the caller who left is not computed
 
 
+def send_all(app, route: str, field: str, bodies: list) -> tuple[list[httpx.Response], float]:
+    """Every body posted at once through the app; the answers, and the model calls made."""
+
+    async def send():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+            answers = await asyncio.gather(*(client.post(route, json={field: b}) for b in bodies))
+            return answers, (await client.get("/metrics")).text
+
+    answers, exposition = asyncio.run(send())
+    count = exposition.split("deepfin_batch_requests_count{")[1].split("} ")[1].split()[0]
+    return answers, float(count)
+
+
 def test_batched_answers_through_the_service_equal_the_run_in_process(runs) -> None:
     root, task = runs["root"], "news"
     models = load_models([root / task])
@@ -97,15 +111,7 @@ def test_batched_answers_through_the_service_equal_the_run_in_process(runs) -> N
         [" ".join(rng.choice(words, 4)) for _ in range(int(rng.integers(1, 4)))] for _ in range(40)
     ]
 
-    async def send_all():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
-            answers = await asyncio.gather(
-                *(client.post(f"/models/{task}/classify", json={"texts": t}) for t in requests)
-            )
-            return answers, (await client.get("/metrics")).text
-
-    answers, exposition = asyncio.run(send_all())
+    answers, calls_made = send_all(app, f"/models/{task}/classify", "texts", requests)
     classifier = TextClassifier.load(root / task)
     for texts, answer in zip(requests, answers, strict=True):
         assert answer.status_code == 200, answer.text
@@ -113,9 +119,6 @@ def test_batched_answers_through_the_service_equal_the_run_in_process(runs) -> N
         served = pl.DataFrame(answer.json()["labels"])
         assert served["predicted"].to_list() == mine["predicted"].to_list()
         np.testing.assert_allclose(served["probability"], mine["probability"], atol=1e-6)
-    calls_made = float(
-        exposition.split(f'deepfin_batch_requests_count{{model="{task}"}} ')[1].split()[0]
-    )
     assert calls_made < len(requests)  # some calls answered several requests
 
 
@@ -133,15 +136,7 @@ def test_batched_forecasts_equal_each_request_forecast_alone(runs) -> None:
         bodies.append(part.with_columns(pl.col("date").cast(pl.String)).to_dicts())
     bodies[5] = bodies[5][:3]  # too few days for a window: refused, alone
 
-    async def send_all():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
-            answers = await asyncio.gather(
-                *(client.post("/models/prices/forecast", json={"rows": b}) for b in bodies)
-            )
-            return answers, (await client.get("/metrics")).text
-
-    answers, exposition = asyncio.run(send_all())
+    answers, calls_made = send_all(app, "/models/prices/forecast", "rows", bodies)
     forecaster = Forecaster.load(root / "prices")
     for i, (rows, answer) in enumerate(zip(bodies, answers, strict=True)):
         if i == 5:
@@ -156,5 +151,4 @@ def test_batched_forecasts_equal_each_request_forecast_alone(runs) -> None:
         np.testing.assert_allclose(
             served["forecast_log_return"], mine["forecast_log_return"], atol=1e-6
         )
-    calls_made = exposition.split('deepfin_batch_requests_count{model="prices"} ')[1].split()[0]
-    assert float(calls_made) < len(bodies)
+    assert calls_made < len(bodies)
