@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -102,6 +103,11 @@ def serve(
     for served in models.values():
         console.print(f"  {escape(served.route)}  ({served.task}, {escape(served.model)})")
     logging.getLogger("deepfin.serving").setLevel(logging.INFO)
+    # the access log is one plain JSON line per request on stderr, not a console message
+    lines = logging.StreamHandler(sys.stderr)
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("deepfin.serving.access")
+    access.handlers, access.propagate = [lines], False
     uvicorn.run(
         app,
         host=host,

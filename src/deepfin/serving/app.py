@@ -5,7 +5,6 @@ with a code and a message, never a traceback, a file path or a request's values.
 import inspect
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from starlette.exceptions import HTTPException
 from deepfin.errors import DeepfinError
 from deepfin.serving.batching import Batcher
 from deepfin.serving.guards import (
+    AccessLog,
     BodyLimit,
     Limits,
     RateLimit,
@@ -35,7 +35,6 @@ from deepfin.serving.models import ServedModel
 from deepfin.serving.schemas import ErrorResponse, ModelInfo, PricesRequest, TextsRequest
 
 log = logging.getLogger("deepfin.serving")
-access = logging.getLogger("deepfin.serving.access")
 
 
 def create_app(
@@ -48,12 +47,13 @@ def create_app(
         summary="Read-only predictions from saved deepfin runs.",
         responses={code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 500, 504)},
     )
+    metrics = ServiceMetrics()
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    app.add_middleware(AccessLog, metrics=metrics)  # outside the body limit: it logs its 413s
     limiter = anyio.CapacityLimiter(limits.workers)
     rate = RateLimit(limits.rate)
-    metrics = ServiceMetrics()
 
-    def caller(request: Request) -> str:
+    async def caller(request: Request) -> str:  # async: no thread for a cached key check
         name: str | None = "anonymous"
         if keys is not None:
             header = request.headers.get("authorization", "")
@@ -80,32 +80,6 @@ def create_app(
         codes = {404: "not_found", 405: "method_not_allowed"}
         message = "no such route" if error.status_code == 404 else str(error.detail)
         return error_response(error.status_code, codes.get(error.status_code, "error"), message)
-
-    @app.middleware("http")
-    async def access_log(request: Request, call_next: Callable[..., Any]) -> Any:
-        began = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except ServiceError as error:  # raised by the body limit while the body is read
-            response = error_response(error.status, error.code, error.message)
-        except Exception as error:  # a fault: its type is logged, never a traceback or values
-            log.error("internal error on %s: %s", request.url.path, type(error).__name__)
-            response = error_response(500, "internal_error", "the service failed on this request")
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.observe(template, response.status_code, time.perf_counter() - began)
-        access.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "route": template,
-                    "status": response.status_code,
-                    "ms": round(1000 * (time.perf_counter() - began), 3),
-                    "key": getattr(request.state, "key", None),
-                }
-            )
-        )
-        return response
 
     async def in_thread(function: Callable[[Any], Any], argument: Any) -> Any:
         return await anyio.to_thread.run_sync(function, argument, limiter=limiter)
@@ -236,7 +210,7 @@ def _check_size(body: BaseModel, limits: Limits) -> int:
 def _endpoint(
     served: ServedModel,
     run: Callable[[ServedModel, BaseModel], Awaitable[dict[str, Any]]],
-    caller: Callable[..., str],
+    caller: Callable[..., Awaitable[str]],
 ) -> Callable[..., Awaitable[dict[str, Any]]]:
     """The route's function, its body typed with the model's own request schema."""
 

@@ -1,6 +1,8 @@
 """What guards the service: request limits, the errors every failure becomes, the body-size
 gate, per-key rate limits, and the Prometheus counters."""
 
+import json
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -21,6 +23,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 DRAIN_BYTES = 16 << 20
+log = logging.getLogger("deepfin.serving")
+access = logging.getLogger("deepfin.serving.access")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,53 @@ class BodyLimit:
             drained += len(message.get("body", b""))
             more = bool(message.get("more_body", False))
         await error_response(413, "body_too_large", self._message())(scope, receive, send)
+
+
+class AccessLog:
+    """Times, counts (at /metrics) and logs every request as one JSON line: method, route
+    template, status, milliseconds, key name; never a body, a query string or a path's values.
+    A failure the app let through is answered as JSON, with only its type logged."""
+
+    def __init__(self, app: Any, metrics: "ServiceMetrics") -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began, status = time.perf_counter(), 0
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except ServiceError as error:  # raised by the body limit while the body is read
+            if status:
+                raise
+            status = error.status
+            await error_response(error.status, error.code, error.message)(scope, receive, send)
+        except Exception as error:  # a fault: its type is logged, never a traceback or values
+            log.error("internal error on %s: %s", scope.get("path"), type(error).__name__)
+            if status:
+                raise
+            status = 500
+            failure = error_response(500, "internal_error", "the service failed on this request")
+            await failure(scope, receive, send)
+        template = getattr(scope.get("route"), "path", "unmatched")
+        seconds = time.perf_counter() - began
+        self.metrics.observe(template, status, seconds)
+        entry = {
+            "method": scope.get("method"),
+            "route": template,
+            "status": status,
+            "ms": round(1000 * seconds, 3),
+            "key": scope.get("state", {}).get("key"),
+        }
+        access.info(json.dumps(entry))
 
 
 class RateLimit:
