@@ -1,6 +1,9 @@
-"""What every task's estimator shares: the fitted check."""
+"""What every task's estimator shares: the fitted check, and rebuilding from saved settings."""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any, Self
 
 from deepfin.errors import NotFittedError
 
@@ -17,3 +20,15 @@ class Estimator:
                 f"this {type(self).__name__} is not fitted yet; call fit(train, val) "
                 f"or {type(self).__name__}.load(run_dir) first"
             )
+
+    @classmethod
+    def from_settings(cls, saved: dict[str, Any], settings: type) -> Self:
+        """An unfitted estimator with the settings a run folder saved: the fields of the
+        `settings` dataclass, and the training settings."""
+        from deepfin.training import TrainingConfig
+
+        fields = {field.name for field in dataclasses.fields(settings)}
+        return cls(
+            **{k: v for k, v in saved.items() if k in fields},
+            training=TrainingConfig(**saved.get("training", {})),
+        )  # type: ignore[call-arg]  # every task's estimator takes its settings and training

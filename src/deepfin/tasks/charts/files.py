@@ -19,7 +19,7 @@ from deepfin.runs.files import CONFIG, RunFiles, open_run, read_weights, write_r
 from deepfin.runs.folders import check_fresh_folder
 from deepfin.tasks.charts.config import ChartConfig, ChartDataConfig
 from deepfin.tasks.charts.estimator import ChartClassifier, ChartExamples, WindowLogistic
-from deepfin.training import History, TrainingConfig
+from deepfin.training import History
 
 log = logging.getLogger(__name__)
 TASK = "chart"
@@ -65,11 +65,7 @@ def load_chart_classifier(run_dir: Path | str) -> ChartClassifier:
 
 def _classifier(run_dir: Path, files: RunFiles) -> ChartClassifier:
     saved = files.config
-    fields = {field.name for field in dataclasses.fields(ChartConfig)}
-    classifier = ChartClassifier(
-        **{k: v for k, v in saved.items() if k in fields},
-        training=TrainingConfig(**saved["training"]),
-    )
+    classifier = ChartClassifier.from_settings(saved, ChartConfig)
     try:
         classifier.style_ = ChartStyle(**saved["style"])
     except ConfigError as error:

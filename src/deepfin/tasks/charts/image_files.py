@@ -20,7 +20,6 @@ from deepfin.runs.files import CONFIG, RunFiles, open_run, read_weights, write_r
 from deepfin.runs.folders import check_fresh_folder
 from deepfin.tasks.charts.config import ImageConfig, ImageDataConfig
 from deepfin.tasks.charts.images import ImageClassifier
-from deepfin.training import TrainingConfig
 
 log = logging.getLogger(__name__)
 TASK = "image"
@@ -55,11 +54,7 @@ def load_image_classifier(run_dir: Path | str) -> ImageClassifier:
 
 def _classifier(run_dir: Path, files: RunFiles) -> ImageClassifier:
     saved = files.config
-    fields = {field.name for field in dataclasses.fields(ImageConfig)}
-    classifier = ImageClassifier(
-        **{k: v for k, v in saved.items() if k in fields},
-        training=TrainingConfig(**saved["training"]),
-    )
+    classifier = ImageClassifier.from_settings(saved, ImageConfig)
     sizes = saved["model_config"]
     classes = [str(name) for name in files.preprocess["classes"]]
     if sizes["n_classes"] != len(classes):

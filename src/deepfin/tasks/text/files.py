@@ -28,7 +28,6 @@ from deepfin.runs.folders import check_fresh_folder
 from deepfin.runs.weights import Weights
 from deepfin.tasks.text.config import TextConfig, TextDataConfig
 from deepfin.tasks.text.estimator import TFIDF_MODELS, TextClassifier
-from deepfin.training import TrainingConfig
 
 log = logging.getLogger(__name__)
 TASK = "text"
@@ -77,11 +76,7 @@ def load_classifier(run_dir: Path | str) -> TextClassifier:
 
 def _classifier(run_dir: Path, files: RunFiles) -> TextClassifier:
     saved = files.config
-    fields = {field.name for field in dataclasses.fields(TextConfig)}
-    training = TrainingConfig(**saved.get("training", {}))
-    classifier = TextClassifier(
-        **{k: v for k, v in saved.items() if k in fields}, training=training
-    )
+    classifier = TextClassifier.from_settings(saved, TextConfig)
     sizes = saved["model_config"]
     weights = read_weights(run_dir, files.hashes)
     preprocess = files.preprocess
