@@ -10,6 +10,7 @@ import time
 import httpx
 import numpy as np
 import polars as pl
+import pytest
 
 from deepfin import Forecaster, TextClassifier
 from deepfin.errors import DataError
@@ -152,3 +153,18 @@ def test_batched_forecasts_equal_each_request_forecast_alone(runs) -> None:
             served["forecast_log_return"], mine["forecast_log_return"], atol=1e-6
         )
     assert calls_made < len(bodies)
+
+
+def test_run_folders_that_cannot_name_a_route_are_refused_with_the_fix(runs, tmp_path) -> None:
+    import shutil
+
+    spaced = tmp_path / "a b [1]" / "my news"
+    shutil.copytree(runs["root"] / "news", spaced)
+    with pytest.raises(DataError, match="rename the folder"):
+        load_models([spaced])
+    twin = tmp_path / "other" / "news"
+    shutil.copytree(runs["root"] / "news", twin)
+    with pytest.raises(DataError, match="rename one folder"):
+        load_models([runs["root"] / "news", twin])
+    shutil.move(spaced, spaced.with_name("my_news"))  # the folder above may hold spaces
+    assert set(load_models([spaced.with_name("my_news")])) == {"my_news"}

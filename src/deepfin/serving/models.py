@@ -269,12 +269,15 @@ def load_models(
         raise DataError("no run folders to serve: give --run runs/<folder> (repeatable)")
     names = names or [Path(run).name for run in runs]
     if len(set(names)) != len(names):
-        raise DataError(f"two runs share a name ({names}); give each its own --name")
+        raise DataError(
+            f"two runs share a folder name ({names}), which names their routes; rename one folder"
+        )
     served: dict[str, ServedModel] = {}
     for name, run in zip(names, runs, strict=True):
         if not NAME.fullmatch(name):
             raise DataError(
-                f"{name!r} cannot name a model in a URL; use letters, digits, ., - and _"
+                f"{name!r} (the run folder's name) cannot name a model in a URL; rename the folder "
+                "with letters, digits, ., - and _ only"
             )
         try:
             served[name] = served_model(name, Path(run))
