@@ -62,6 +62,12 @@ def test_bad_texts_are_one_error_line(tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
     result = invoke("train", "--data", str(tmp_path / "train.csv"), "--model", "bert")
     assert result.exit_code == 2 and "unknown model 'bert'" in result.output
+    result = invoke(
+        "train", "--data", str(tmp_path / "train.csv"), "--model", "text_hybrid",
+        "--start-from", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "started"),
+    )  # fmt: skip
+    assert result.exit_code == 2 and f"start_from: {tmp_path / 'nowhere'}" in result.output
+    assert not (tmp_path / "started").exists()
 
 
 @pytest.mark.data

@@ -76,6 +76,7 @@ HELP = {
     "credit.unknown_categories": "error or other.",
     "credit.model_params": "Model hyperparameter key=value.",
     "text.model_params": "Model hyperparameter key=value.",
+    "text.start_from": "A text run of this model to start from (all but its head).",
     "privacy.enabled": "Train with DP-SGD.",
 }
 

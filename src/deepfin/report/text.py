@@ -49,6 +49,11 @@ def _summary(classifier: TextClassifier, metrics: dict[str, Any]) -> list[str]:
             + ", ".join(f"{n} {role}" for role, n in cut.items())
             + "."
         )
+    if classifier.config.start_from:
+        notes.append(
+            f"Training started from the run {classifier.config.start_from} (all its weights "
+            "but the head, and its tokenizer)."
+        )
     history = classifier.history_
     if history.epochs:
         notes.append(

@@ -6,8 +6,11 @@ import pytest
 
 from deepfin import TextClassifier, load_run
 from deepfin.data.text.tokens import TextTokenizer
-from deepfin.errors import ConfigError
+from deepfin.errors import ConfigError, RunFolderError
+from deepfin.models import build_text_model
+from deepfin.report.text import write_text_report
 from deepfin.tasks.text.config import load_text_config
+from deepfin.tasks.text.fitting import start_weights
 from deepfin.training import TrainingConfig
 from tests.tasks.text.test_estimator import planted_texts
 
@@ -104,3 +107,71 @@ def test_a_model_from_scratch_learns_a_planted_sentiment_on_its_own_vocabulary(
     classifier.save(tmp_path / "run")
     loaded = load_run(tmp_path / "run")
     assert loaded.predict(test).equals(classifier.predict(test))
+
+
+def test_start_weights_copies_all_but_the_head_and_refuses_a_network_of_other_sizes() -> None:
+    source = build_text_model("text_transformer", n_features=50, n_classes=3, params={})
+    target = build_text_model("text_transformer", n_features=50, n_classes=2, params={})
+    head = {k: v.clone() for k, v in target.state_dict().items() if k.startswith("head.")}
+    start_weights(target, source, "run a")
+    for key, value in target.state_dict().items():
+        expected = head[key] if key.startswith("head.") else source.state_dict()[key]
+        assert value.equal(expected), key
+    wider = build_text_model("text_transformer", n_features=50, n_classes=2, params={"hidden": 32})
+    with pytest.raises(ConfigError, match="start_from run a holds a network of other sizes"):
+        start_weights(wider, source, "run a")
+
+
+def test_a_run_started_from_another_learns_new_labels_from_few_texts(tmp_path: Path) -> None:
+    frame = planted_texts(700, seed=4)
+    training = TrainingConfig(epochs=8, batch_size=32, progress=False, patience=3)
+    first = TextClassifier(model="text_transformer", vocab_size=300, training=training)
+    first.fit(frame[:500], frame[500:600]).save(tmp_path / "first")
+    # a new task on the same words: is the text good news or not, from 40 labelled texts
+    news = planted_texts(400, seed=5).with_columns(
+        pl.when(pl.col("sentiment") == "positive")
+        .then(pl.lit("good"))
+        .otherwise(pl.lit("other"))
+        .alias("sentiment")
+    )
+    brief = TrainingConfig(epochs=3, batch_size=8, progress=False, patience=0)
+    started = TextClassifier(
+        model="text_transformer", vocab_size=300, start_from=str(tmp_path / "first"),
+        training=brief,
+    ).fit(news[:40])  # fmt: skip
+    fresh = TextClassifier(model="text_transformer", vocab_size=300, training=brief)
+    fresh.fit(news[:40])
+    assert started.classes_ == ["good", "other"]
+    assert started.tokenizer_ is not None and first.tokenizer_ is not None
+    assert started.tokenizer_.to_json() == first.tokenizer_.to_json()
+    accuracy = {
+        name: model.evaluate(news[100:])["models"]["text_transformer"]["accuracy"]
+        for name, model in (("started", started), ("fresh", fresh))
+    }
+    assert accuracy["started"] > 0.9
+    assert accuracy["started"] > accuracy["fresh"] + 0.1
+    started.save(tmp_path / "second")
+    loaded = load_run(tmp_path / "second")
+    assert isinstance(loaded, TextClassifier)
+    assert loaded.config.start_from == str(tmp_path / "first")
+    assert loaded.predict(news[100:]).equals(started.predict(news[100:]))
+    page = write_text_report(loaded, tmp_path / "second" / "report.html").read_text()
+    assert f"Training started from the run {tmp_path / 'first'}" in page
+
+
+def test_start_from_is_refused_for_tfidf_another_model_or_a_folder_that_holds_no_run(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="start_from applies to the networks"):
+        TextClassifier(start_from="runs/a")
+    frame = planted_texts(200, seed=6)
+    quick = TrainingConfig(epochs=1, batch_size=32, progress=False)
+    TextClassifier(model="text_hybrid", vocab_size=200, training=quick).fit(frame).save(
+        tmp_path / "hybrid"
+    )
+    other = TextClassifier(model="text_transformer", start_from=str(tmp_path / "hybrid"))
+    with pytest.raises(ConfigError, match="holds a text_hybrid run; this one trains"):
+        other.fit(frame)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunFolderError):
+        TextClassifier(model="text_hybrid", start_from=str(tmp_path / "empty")).fit(frame)

@@ -13,6 +13,8 @@ from deepfin.models import TEXT_MODELS, hyperparameters
 from deepfin.models.text.text_transformer import MAX_POSITIONS
 from deepfin.training import TrainingConfig
 
+TFIDF_MODELS = ("tfidf_logistic", "tfidf_ridge")  # the baselines: for classes, for scores
+
 
 @dataclass(frozen=True)
 class TextDataConfig:
@@ -38,6 +40,8 @@ class TextConfig:
     fine_tune: bool = False  # a pretrained encoder (minilm) learns too, not just its head
     max_tokens: int = 256  # longer texts are cut (and counted) for token models
     vocab_size: int = 8000  # WordPiece tokens learned from the training texts (not pretrained)
+    start_from: str | None = None  # a text run of the same model: its tokenizer and weights
+    # (all but the head, which starts afresh for this run's labels) are where training starts
 
     def __post_init__(self) -> None:
         if self.model not in TEXT_MODELS:
@@ -54,6 +58,11 @@ class TextConfig:
             raise ConfigError(
                 f"max_tokens={self.max_tokens} is more than the {MAX_POSITIONS} positions of "
                 f"the encoders; use at most {MAX_POSITIONS}"
+            )
+        if self.start_from is not None and self.model in TFIDF_MODELS:
+            raise ConfigError(
+                f"{self.model} is fitted in closed form; start_from applies to the networks "
+                f"({', '.join(name for name in TEXT_MODELS if name not in TFIDF_MODELS)})"
             )
         if "fine_tune" in self.model_params:
             raise ConfigError("give fine_tune as its own setting (--fine-tune), not in params")

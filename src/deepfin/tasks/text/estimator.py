@@ -18,11 +18,11 @@ from deepfin.data.text.reading import TextSource, read_texts
 from deepfin.data.text.splits import is_scores
 from deepfin.data.text.tfidf import TfidfFeatures, sparse_tensor
 from deepfin.data.text.tokens import TextTokenizer, TokenIds
-from deepfin.errors import DataError
+from deepfin.errors import ConfigError, DataError, RunFolderError
 from deepfin.metrics.multiclass import class_rows
 from deepfin.models import MODELS, build_text_model, hyperparameters
 from deepfin.tasks.base import Estimator
-from deepfin.tasks.text.config import TextConfig, training_defaults
+from deepfin.tasks.text.config import TFIDF_MODELS, TextConfig, training_defaults
 from deepfin.tasks.text.evaluation import labelled, score_rows, softmax
 from deepfin.tasks.text.fitting import (
     by_length,
@@ -30,12 +30,12 @@ from deepfin.tasks.text.fitting import (
     encode,
     fit_token_model,
     score_loss,
+    start_weights,
 )
 from deepfin.training import History, TrainingConfig
 
 log = logging.getLogger(__name__)
 
-TFIDF_MODELS = ("tfidf_logistic", "tfidf_ridge")  # the baselines: for classes, for scores
 MAJORITY, MEAN = "majority", "mean"
 
 
@@ -54,6 +54,7 @@ class TextClassifier(Estimator):
         fine_tune: bool = False,
         max_tokens: int = 256,
         vocab_size: int = 8000,
+        start_from: str | None = None,
         training: TrainingConfig | None = None,
     ) -> None:
         self.config = TextConfig(
@@ -65,6 +66,7 @@ class TextClassifier(Estimator):
             fine_tune=fine_tune,
             max_tokens=max_tokens,
             vocab_size=vocab_size,
+            start_from=start_from,
         )
         self.training = training or TrainingConfig(**training_defaults(model, fine_tune=fine_tune))
         self.model_: nn.Module | None = None
@@ -105,6 +107,7 @@ class TextClassifier(Estimator):
         (classes, or scores when the labels are fractional numbers); for a trained network,
         `val` chooses the epoch kept."""
         self.masked_, self.truncated_ = {}, {}
+        start = self._start_run()  # checked before anything is fitted
         frame = self._labelled(train, "training")
         self.scores_ = is_scores(frame["label"])
         targets = self._learn_targets(frame["label"])
@@ -123,7 +126,7 @@ class TextClassifier(Estimator):
             self.model_, self.baseline_, self.tokenizer_ = baseline.eval(), None, None
             return self
         self.baseline_ = baseline.eval()
-        self.tokenizer_ = self._tokenizer(texts)
+        self.tokenizer_ = start[0] if start is not None else self._tokenizer(texts)
         tokens = self._encode(texts, "train")
         torch.manual_seed(self.training.seed)
         params = dict(self.config.model_params)
@@ -136,7 +139,9 @@ class TextClassifier(Estimator):
             params=params,
         )
         load_pretrained = getattr(model, "load_pretrained", None)
-        if callable(load_pretrained):  # else the network starts from random weights
+        if start is not None:
+            start_weights(model, start[1], self.config.start_from)
+        elif callable(load_pretrained):  # else the network starts from random weights
             load_pretrained()
         held_out = None
         if val is not None:
@@ -151,6 +156,23 @@ class TextClassifier(Estimator):
         )
         self.model_ = model.eval()
         return self
+
+    def _start_run(self) -> tuple[TextTokenizer, nn.Module] | None:
+        """The tokenizer and network of the run named by `start_from`, checked to be this
+        model's."""
+        if self.config.start_from is None:
+            return None
+        try:
+            start = TextClassifier.load(self.config.start_from)
+        except RunFolderError as error:
+            raise RunFolderError(f"start_from: {error}") from error
+        if start.config.model != self.config.model:
+            raise ConfigError(
+                f"start_from {self.config.start_from} holds a {start.config.model} run; this "
+                f"one trains {self.config.model}: start from a {self.config.model} run"
+            )
+        assert start.model_ is not None and start.tokenizer_ is not None  # a network's run
+        return start.tokenizer_, start.model_
 
     @property
     def baseline_name(self) -> str:

@@ -26,8 +26,8 @@ from deepfin.runs.files import (
 )
 from deepfin.runs.folders import check_fresh_folder
 from deepfin.runs.weights import Weights
-from deepfin.tasks.text.config import TextConfig, TextDataConfig
-from deepfin.tasks.text.estimator import TFIDF_MODELS, TextClassifier
+from deepfin.tasks.text.config import TFIDF_MODELS, TextConfig, TextDataConfig
+from deepfin.tasks.text.estimator import TextClassifier
 
 log = logging.getLogger(__name__)
 TASK = "text"

@@ -17,6 +17,7 @@ from torch import nn
 
 from deepfin.data.batches import TensorRows
 from deepfin.data.text.tokens import TextTokenizer, TokenIds, TokenRows
+from deepfin.errors import ConfigError
 from deepfin.training import History, TrainingConfig, fit_model, select_device
 from deepfin.training.evaluation import LossFunction, outputs_and_targets
 
@@ -41,6 +42,24 @@ def frozen_embedding(model: nn.Module) -> nn.Module | None:
     ):
         return None
     return None if any(p.requires_grad for p in embedding.parameters()) else embedding
+
+
+def start_weights(model: nn.Module, start: nn.Module, described: object) -> None:
+    """Set every weight of `model` outside its `head` to `start`'s (a network of the same
+    shape, trained for other labels); the head keeps its fresh initial weights."""
+    theirs = {k: v for k, v in start.state_dict().items() if not k.startswith("head.")}
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    unlike = sorted(
+        key
+        for key in ours.keys() | theirs.keys()
+        if key not in ours or key not in theirs or ours[key].shape != theirs[key].shape
+    )
+    if unlike:
+        raise ConfigError(
+            f"start_from {described} holds a network of other sizes ({', '.join(unlike[:3])} "
+            "differ); give the same model parameters as that run, or start afresh"
+        )
+    model.load_state_dict(theirs, strict=False)
 
 
 def fit_token_model(
