@@ -18,7 +18,7 @@ from deepfin.data.text.reading import TextSource, read_texts
 from deepfin.data.text.splits import is_scores
 from deepfin.data.text.tfidf import TfidfFeatures, sparse_tensor
 from deepfin.data.text.tokens import TextTokenizer, TokenIds
-from deepfin.errors import ConfigError, DataError, RunFolderError
+from deepfin.errors import DataError
 from deepfin.metrics.multiclass import class_rows
 from deepfin.models import MODELS, build_text_model, hyperparameters
 from deepfin.tasks.base import Estimator
@@ -107,7 +107,11 @@ class TextClassifier(Estimator):
         (classes, or scores when the labels are fractional numbers); for a trained network,
         `val` chooses the epoch kept."""
         self.masked_, self.truncated_ = {}, {}
-        start = self._start_run()  # checked before anything is fitted
+        start = None  # checked before anything is fitted
+        if self.config.start_from is not None:
+            from deepfin.tasks.text.files import start_run
+
+            start = start_run(self.config.start_from, self.config.model)
         frame = self._labelled(train, "training")
         self.scores_ = is_scores(frame["label"])
         targets = self._learn_targets(frame["label"])
@@ -156,23 +160,6 @@ class TextClassifier(Estimator):
         )
         self.model_ = model.eval()
         return self
-
-    def _start_run(self) -> tuple[TextTokenizer, nn.Module] | None:
-        """The tokenizer and network of the run named by `start_from`, checked to be this
-        model's."""
-        if self.config.start_from is None:
-            return None
-        try:
-            start = TextClassifier.load(self.config.start_from)
-        except RunFolderError as error:
-            raise RunFolderError(f"start_from: {error}") from error
-        if start.config.model != self.config.model:
-            raise ConfigError(
-                f"start_from {self.config.start_from} holds a {start.config.model} run; this "
-                f"one trains {self.config.model}: start from a {self.config.model} run"
-            )
-        assert start.model_ is not None and start.tokenizer_ is not None  # a network's run
-        return start.tokenizer_, start.model_
 
     @property
     def baseline_name(self) -> str:

@@ -13,7 +13,7 @@ from deepfin.data.text.reading import read_texts
 from deepfin.data.text.splits import split_texts
 from deepfin.data.text.tfidf import TfidfFeatures
 from deepfin.data.text.tokens import TextTokenizer
-from deepfin.errors import RunFolderError
+from deepfin.errors import ConfigError, RunFolderError
 from deepfin.models import DATA_SIZES, build_text_model, model_config
 from deepfin.runs.files import (
     CONFIG,
@@ -112,6 +112,21 @@ def _classifier(run_dir: Path, files: RunFiles) -> TextClassifier:
     classifier.metrics_ = files.metrics
     classifier.predictions_ = files.predictions
     return classifier
+
+
+def start_run(path: str, model: str) -> tuple[TextTokenizer, torch.nn.Module]:
+    """The tokenizer and network of the run at `path` (`start_from`), checked to be `model`'s."""
+    try:
+        start = load_classifier(path)
+    except RunFolderError as error:
+        raise RunFolderError(f"start_from: {error}") from error
+    if start.config.model != model:
+        raise ConfigError(
+            f"start_from {path} holds a {start.config.model} run; this one trains {model}: "
+            f"start from a {model} run"
+        )
+    assert start.model_ is not None and start.tokenizer_ is not None  # a network's run
+    return start.tokenizer_, start.model_
 
 
 def _module(
